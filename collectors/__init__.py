@@ -1,0 +1,1 @@
+"""Collectors: sources fetch bytes into RawReports; parsers turn them into records."""

@@ -1,0 +1,1 @@
+"""One parser per module; each registered in the ``pukara.parsers`` entry-point group."""

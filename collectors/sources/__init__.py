@@ -1,0 +1,1 @@
+"""Sources own the I/O: files, spool folders, mailboxes, HTTP intake."""

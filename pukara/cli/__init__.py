@@ -1,0 +1,62 @@
+"""The ``pukara`` command: one module per command group, each with ``register(subparsers)``.
+
+Every listing or report command accepts ``--json`` and then prints exactly one JSON
+document on stdout; errors go to stderr with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from pukara.core.errors import PukaraError
+
+from pukara.cli.output import fail
+
+#: command-group modules under pukara.cli, each exposing register(subparsers)
+GROUPS = (
+    "init",
+    "entity",
+    "user",
+    "serve",
+    "ingest",
+    "alerts",
+    "intel",
+    "scan",
+    "audit",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every command group registered."""
+    parser = argparse.ArgumentParser(prog="pukara", description=__doc__.splitlines()[0])
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for group in GROUPS:
+        try:
+            module = importlib.import_module(f"pukara.cli.{group}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"pukara.cli.{group}":
+                raise
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except PukaraError as exc:
+        return fail(exc)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

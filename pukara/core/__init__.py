@@ -1,0 +1,1 @@
+"""The kernel: shared vocabulary, taxonomies, errors, config and plugin discovery. No I/O."""
