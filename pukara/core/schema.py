@@ -370,3 +370,29 @@ class RawReport:
     exercise_id: str | None = None
     received_at: datetime = field(default_factory=utcnow)
     metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class IngestError(_Model):
+    """One rejected record in an ingest summary."""
+
+    source: str
+    line: int | None = None
+    record: int | None = None
+    error: str
+
+
+class IngestResult(_Model):
+    """What an ingest did: the CLI's and the API's ``{accepted, duplicates, rejected, errors}``."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    errors: list[IngestError] = Field(default_factory=list)
+
+    def add(self, other: IngestResult, max_errors: int = 1000) -> None:
+        """Fold another result into this one, keeping at most ``max_errors`` errors."""
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        room = max(0, max_errors - len(self.errors))
+        self.errors.extend(other.errors[:room])
