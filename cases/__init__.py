@@ -1,0 +1,1 @@
+"""Case system: the store, services (alerts, incidents, cases, audit), sharing and search."""

@@ -1,0 +1,1 @@
+"""Enrichment: intel matching, YARA, constituency and cross-entity correlation."""

@@ -1,0 +1,1 @@
+"""Playbook engine, notification outbox and exercises."""
