@@ -11,9 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from pukara.core.errors import PukaraError
-
 from pukara.cli.output import fail
+from pukara.core.errors import PukaraError
 
 #: command-group modules under pukara.cli, each exposing register(subparsers)
 GROUPS = (

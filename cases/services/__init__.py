@@ -1,0 +1,1 @@
+"""Services hold the business rules; routes, CLI commands and screens stay thin."""

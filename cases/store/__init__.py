@@ -1,0 +1,5 @@
+"""The durable store: SQLAlchemy Core tables, the engine with its safety checks, migrations."""
+
+from cases.store.engine import Store, open_store
+
+__all__ = ["Store", "open_store"]
