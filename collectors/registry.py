@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from collectors.parsers.base import Parser
 from pukara.core import plugins
 from pukara.core.errors import ParseError
-
-from collectors.parsers.base import Parser
 
 
 def parser(name: str) -> Parser:
