@@ -1,0 +1,311 @@
+"""Compile YARA rule folders safely: one namespace per file, cached by content.
+
+Security (SECURITY.md, section F):
+
+* F1: ``includes=False``; an ``include`` is refused at its line and the message never shows
+  what the included path holds or whether it exists. Symbolic links in rule folders are not
+  followed, so a link to ``/etc/passwd`` cannot leak through a syntax error either.
+* F2: compiled rules are written by us, under our cache directory only, and
+  :func:`load_compiled` refuses any other file. A ``.yarc`` found in a rule folder is refused.
+* F4: only allow-listed modules may be imported (checked on the raw text, so a module name
+  hidden in an escape or a comment is refused, never let through).
+* F5: every file lives in its own namespace ``<source>/<relative path>``, so an entity rule
+  named like a national rule cannot shadow it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yara
+
+from pukara.core.errors import InvalidInput
+
+#: modules a rule may import (SECURITY F4); console, cuckoo and magic are refused
+ALLOWED_MODULES = frozenset({"pe", "elf", "math", "hash", "time", "string", "dotnet"})
+#: external variables every compile declares and every scan sets (SECURITY F6)
+EXTERNAL_NAMES = ("filename", "filepath", "extension", "filetype", "owner")
+EMPTY_EXTERNALS: dict[str, str] = dict.fromkeys(EXTERNAL_NAMES, "")
+RULE_SUFFIXES = frozenset({".yar", ".yara"})
+COMPILED_SUFFIXES = frozenset({".yarc", ".yrx"})
+#: the magic of a compiled libyara file: refused even when it is named ``.yar``
+COMPILED_MAGIC = b"YARA"
+CACHE_SUBDIR = "yara"
+_CACHE_NAME = re.compile(r"^[0-9a-f]{64}\.(yarc|yrx)$")
+_IMPORT = re.compile(r'\bimport(?:\s|/\*.*?\*/|//[^\n]*)*"([^"]*)"', re.S)
+_FILE_LINE = re.compile(r"^(?P<file>.*)\((?P<line>\d+)\): (?P<message>.*)$", re.S)
+_LINE = re.compile(r"^line (?P<line>\d+): (?P<message>.*)$", re.S)
+
+
+@dataclass(frozen=True)
+class RuleSource:
+    """A folder (or one file) of rules and the name its namespaces start with."""
+
+    name: str
+    root: Path
+
+
+@dataclass(frozen=True)
+class RuleFile:
+    """One rule file found in a source."""
+
+    namespace: str
+    path: Path
+    digest: str
+
+
+@dataclass(frozen=True)
+class RuleError:
+    """A rule file that was refused or did not compile, located by file and line."""
+
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class CompiledRules:
+    """Rules compiled from source files and stored in our cache."""
+
+    rules: yara.Rules
+    cache_path: Path
+    cache_dir: Path
+    key: str
+    namespaces: tuple[str, ...]
+    rule_count: int
+    errors: tuple[RuleError, ...] = field(default_factory=tuple)
+
+
+def national_source() -> RuleSource:
+    """The rule set shipped in the ``rules`` package, under the ``national`` namespace."""
+    from rules import rules_dir
+
+    return RuleSource("national", rules_dir())
+
+
+def default_sources(extra_dirs: Iterable[Path] = ()) -> list[RuleSource]:
+    """The shipped rules plus configured folders (``Settings.yara_rule_dirs``)."""
+    sources = [national_source()]
+    names = {"national"}
+    for directory in extra_dirs:
+        name = base = Path(directory).name or "local"
+        suffix = 2
+        while name in names:
+            name, suffix = f"{base}-{suffix}", suffix + 1
+        names.add(name)
+        sources.append(RuleSource(name, Path(directory)))
+    return sources
+
+
+def discover(sources: Sequence[RuleSource]) -> tuple[list[RuleFile], list[RuleError]]:
+    """Every rule file of ``sources`` in a stable order, and the entries refused outright."""
+    files: list[RuleFile] = []
+    errors: list[RuleError] = []
+    for source in sources:
+        root = Path(source.root)
+        if root.is_symlink() or not root.exists():
+            errors.append(RuleError(str(root), None, "no such rule folder or file"))
+            continue
+        candidates = [root] if root.is_file() else sorted(p for p in root.rglob("*"))
+        base = root.parent if root.is_file() else root
+        for path in candidates:
+            relative = path.relative_to(base).as_posix()
+            refused = _refusal(path)
+            if refused:
+                errors.append(RuleError(str(path), None, refused))
+            elif path.suffix.lower() in RULE_SUFFIXES and path.is_file():
+                digest = hashlib.sha256(path.read_bytes()).hexdigest()
+                files.append(RuleFile(f"{source.name}/{relative}", path, digest))
+    return files, errors
+
+
+def _refusal(path: Path) -> str | None:
+    """Why ``path`` may not be read as rule source, or None."""
+    suffix = path.suffix.lower()
+    if path.is_symlink():
+        return "symbolic links in rule folders are not followed"
+    if suffix in COMPILED_SUFFIXES:
+        return "compiled rules are refused; submit rule source (.yar)"
+    if suffix in RULE_SUFFIXES and path.is_file():
+        with path.open("rb") as handle:
+            if handle.read(len(COMPILED_MAGIC)) == COMPILED_MAGIC:
+                return "compiled rules are refused; submit rule source (.yar)"
+    return None
+
+
+def check_modules(
+    text: str, file: str, allowed: frozenset[str] = ALLOWED_MODULES
+) -> RuleError | None:
+    """The first import of a module outside ``allowed`` in ``text`` (SECURITY F4), or None."""
+    for found in _IMPORT.finditer(text):
+        module = found.group(1)
+        if module not in allowed:
+            line = text.count("\n", 0, found.start()) + 1
+            return RuleError(
+                file,
+                line,
+                f"module {module!r} is not allowed (allowed: {', '.join(sorted(allowed))})",
+            )
+    return None
+
+
+def parse_yara_error(exc: Exception, file: str) -> RuleError:
+    """A located error from libyara's ``file(line): message`` or ``line N: message`` text."""
+    text = str(exc)
+    located = _FILE_LINE.match(text) or _LINE.match(text)
+    if located is None:
+        return RuleError(file, None, text)
+    return RuleError(file, int(located.group("line")), located.group("message"))
+
+
+def validate(
+    files: Sequence[RuleFile], allowed: frozenset[str]
+) -> tuple[list[RuleFile], list[RuleError]]:
+    """The files that pass the module allow-list and compile alone with yara-python."""
+    good: list[RuleFile] = []
+    errors: list[RuleError] = []
+    for rule_file in files:
+        text = rule_file.path.read_bytes().decode("latin-1")
+        refused = check_modules(text, str(rule_file.path), allowed)
+        if refused is not None:
+            errors.append(refused)
+            continue
+        try:
+            yara.compile(filepath=str(rule_file.path), externals=EMPTY_EXTERNALS, includes=False)
+        except yara.Error as exc:
+            errors.append(parse_yara_error(exc, str(rule_file.path)))
+            continue
+        good.append(rule_file)
+    return good, errors
+
+
+def cache_key(files: Sequence[RuleFile], allowed: frozenset[str], engine: str = "yara") -> str:
+    """A hash of every file's namespace and content, the engine version and the allow-list."""
+    version = yara.__version__ if engine == "yara" else _yarax_version()
+    material = {
+        "engine": engine,
+        "version": version,
+        "modules": sorted(allowed),
+        "externals": list(EXTERNAL_NAMES),
+        "files": [(f.namespace, f.digest) for f in files],
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def _yarax_version() -> str:
+    from importlib.metadata import version
+
+    return version("yara-x")
+
+
+def rules_cache_dir(cache_dir: Path) -> Path:
+    """Our compiled-rules folder under ``cache_dir``, created private (0700)."""
+    folder = Path(cache_dir) / CACHE_SUBDIR
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
+def write_atomically(target: Path, payload: bytes) -> None:
+    """Write ``payload`` to ``target`` through a 0600 temp file and ``os.replace``."""
+    descriptor, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        Path(temp).chmod(0o600)
+        Path(temp).replace(target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def check_cache_file(path: Path, cache_dir: Path) -> Path:
+    """``path`` if it is a compiled-rules file we wrote in our cache; refuse anything else (F2)."""
+    refusal = InvalidInput(
+        "compiled YARA rules are only loaded from Pukara's own cache; submit rule source instead",
+        field="rules",
+    )
+    folder = (Path(cache_dir) / CACHE_SUBDIR).resolve()
+    candidate = Path(path)
+    if candidate.is_symlink() or not _CACHE_NAME.match(candidate.name):
+        raise refusal
+    resolved = candidate.resolve()
+    if resolved.parent != folder or not resolved.is_file():
+        raise refusal
+    info = resolved.stat()
+    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise refusal
+    return resolved
+
+
+def load_compiled(path: Path, cache_dir: Path) -> yara.Rules:
+    """Load compiled rules, only from a file :func:`compile_rules` wrote under ``cache_dir``."""
+    return yara.load(filepath=str(check_cache_file(path, cache_dir)))
+
+
+def compile_rules(
+    sources: Sequence[RuleSource],
+    cache_dir: Path,
+    *,
+    allowed_modules: frozenset[str] = ALLOWED_MODULES,
+) -> CompiledRules:
+    """Compile ``sources`` (or take them from the cache); bad files are reported, not fatal."""
+    files, errors = discover(sources)
+    compiled = compile_files(files, cache_dir, allowed_modules=allowed_modules)
+    compiled.errors = tuple(errors) + compiled.errors
+    return compiled
+
+
+def compile_files(
+    files: Sequence[RuleFile],
+    cache_dir: Path,
+    *,
+    allowed_modules: frozenset[str] = ALLOWED_MODULES,
+) -> CompiledRules:
+    """Compile already discovered files, reusing the cache when nothing changed."""
+    folder = rules_cache_dir(cache_dir)
+    key = cache_key(files, allowed_modules)
+    target, summary_path = folder / f"{key}.yarc", folder / f"{key}.json"
+    if target.exists() and summary_path.exists():
+        summary = json.loads(summary_path.read_text())
+        return CompiledRules(
+            rules=load_compiled(target, cache_dir),
+            cache_path=target,
+            cache_dir=Path(cache_dir),
+            key=key,
+            namespaces=tuple(summary["namespaces"]),
+            rule_count=summary["rule_count"],
+            errors=tuple(RuleError(**error) for error in summary["errors"]),
+        )
+    good, errors = validate(files, allowed_modules)
+    rules = yara.compile(
+        filepaths={f.namespace: str(f.path) for f in good},
+        externals=EMPTY_EXTERNALS,
+        includes=False,
+    ) if good else yara.compile(source="", externals=EMPTY_EXTERNALS, includes=False)
+    rule_count = sum(1 for _ in rules)
+    buffer = io.BytesIO()
+    rules.save(file=buffer)
+    write_atomically(target, buffer.getvalue())
+    namespaces = tuple(f.namespace for f in good)
+    summary_doc = {
+        "namespaces": namespaces,
+        "rule_count": rule_count,
+        "errors": [asdict(error) for error in errors],
+    }
+    write_atomically(summary_path, json.dumps(summary_doc).encode())
+    return CompiledRules(rules, target, Path(cache_dir), key, namespaces, rule_count, tuple(errors))

@@ -1,0 +1,305 @@
+"""Scan files and in-memory payloads with compiled YARA rules.
+
+Submitted values (file name, path, type, owner) reach rules only as ``externals`` (SECURITY F6).
+Batches run in a process pool (forkserver) whose workers load the compiled rules once from our
+cache and cap their address space with ``RLIMIT_AS`` (SECURITY F3); a rule that runs past the
+per-file timeout gives a result with ``error="timeout"``, never an exception.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import pwd
+import resource
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePath
+from typing import Any, Protocol
+
+import yara
+
+from enrichment.yara.compiler import CompiledRules, load_compiled
+from pukara.core.schema import Hit
+
+#: (magic prefix, type) checked in order against a file's first bytes
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"MZ", "pe"),
+    (b"\x7fELF", "elf"),
+    (b"%PDF", "pdf"),
+    (b"PK\x03\x04", "zip"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "ole"),
+    (b"{\\rtf", "rtf"),
+    (b"\xd4\xc3\xb2\xa1", "pcap"),
+    (b"\xa1\xb2\xc3\xd4", "pcap"),
+    (b"\x0a\x0d\x0d\x0a", "pcapng"),
+    (b"\x1f\x8b", "gzip"),
+    (b"Rar!", "rar"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+    (b"\xca\xfe\xba\xbe", "macho"),
+    (b"\xcf\xfa\xed\xfe", "macho"),
+    (b"<?php", "php"),
+    (b"#!", "script"),
+)
+_TEXT_BYTES = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
+HEAD_BYTES = 64
+
+
+@dataclass(frozen=True)
+class ScanLimits:
+    """Per-file caps: seconds, bytes of input, address space of a worker, evidence kept."""
+
+    timeout: int = 60
+    max_file_bytes: int = 256 * 1024 * 1024
+    memory_bytes: int = 3 * 1024 * 1024 * 1024
+    max_instances: int = 4
+    max_data_bytes: int = 64
+
+
+@dataclass(frozen=True)
+class StringMatch:
+    """One matched string instance; ``data`` is truncated and escaped."""
+
+    identifier: str
+    offset: int
+    data: str
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    """One rule that matched."""
+
+    rule: str
+    namespace: str
+    tags: list[str]
+    meta: dict[str, Any]
+    strings: list[StringMatch] = field(default_factory=list)
+
+    def to_hit(self, observable: str | None = None) -> Hit:
+        """The kernel's ``Hit`` for this match (kind ``yara``)."""
+        return Hit(
+            kind="yara",
+            observable=observable,
+            source="yara",
+            rule=self.rule,
+            namespace=self.namespace,
+            tags=list(self.tags),
+            meta=dict(self.meta),
+        )
+
+
+@dataclass
+class ScanResult:
+    """The matches of one file or payload, or the reason it was not scanned."""
+
+    path: str
+    matches: list[RuleMatch] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of ``pukara scan --json``."""
+        document: dict[str, Any] = {"path": self.path, "matches": [asdict(m) for m in self.matches]}
+        if self.error is not None:
+            document["error"] = self.error
+        return document
+
+
+class Matcher(Protocol):
+    """What a worker scans with: one engine's loaded rules."""
+
+    def match(self, data: bytes, externals: dict[str, str]) -> list[RuleMatch]:
+        """Matches of ``data``; raises the builtin TimeoutError on timeout."""
+        ...
+
+
+def escape_bytes(data: bytes, limit: int) -> str:
+    """Printable ASCII kept, everything else as ``\\xHH``; at most ``limit`` input bytes."""
+    return "".join(
+        chr(b) if 0x20 <= b < 0x7F and b != 0x5C else ("\\\\" if b == 0x5C else f"\\x{b:02x}")
+        for b in data[:limit]
+    )
+
+
+def guess_filetype(head: bytes) -> str:
+    """A cheap type name from the first bytes: pe, elf, pdf, zip, ole, … text or data."""
+    for magic, name in _MAGIC:
+        if head.startswith(magic):
+            return name
+    if not head:
+        return "empty"
+    return "text" if all(b in _TEXT_BYTES or b >= 0x80 for b in head) else "data"
+
+
+_OWNERS: dict[int, str] = {}
+
+
+def owner_name(uid: int) -> str:
+    """The user name of ``uid`` (cached), or the number when it has no name."""
+    if uid not in _OWNERS:
+        try:
+            _OWNERS[uid] = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            _OWNERS[uid] = str(uid)
+    return _OWNERS[uid]
+
+
+def externals_for(name: str, head: bytes, owner: str = "") -> dict[str, str]:
+    """The external variables for one file or payload (SECURITY F6)."""
+    base = PurePath(name).name
+    extension = PurePath(base).suffix.lstrip(".").lower()
+    return {
+        "filename": base,
+        "filepath": name,
+        "extension": extension,
+        "filetype": guess_filetype(head[:HEAD_BYTES]),
+        "owner": owner,
+    }
+
+
+class YaraMatcher:
+    """yara-python rules with the limits applied."""
+
+    def __init__(self, rules: yara.Rules, limits: ScanLimits) -> None:
+        self.rules = rules
+        self.limits = limits
+
+    def match(self, data: bytes, externals: dict[str, str]) -> list[RuleMatch]:
+        """Run the rules; ``yara.TimeoutError`` becomes the builtin ``TimeoutError``."""
+        try:
+            found = self.rules.match(data=data, externals=externals, timeout=self.limits.timeout)
+        except yara.TimeoutError as exc:
+            raise TimeoutError from exc
+        return [self._convert(m) for m in found]
+
+    def _convert(self, found: yara.Match) -> RuleMatch:
+        keep = self.limits.max_data_bytes
+        strings = [
+            StringMatch(s.identifier, i.offset, escape_bytes(i.matched_data, keep))
+            for s in found.strings
+            for i in s.instances[: self.limits.max_instances]
+        ]
+        return RuleMatch(found.rule, found.namespace, list(found.tags), dict(found.meta), strings)
+
+
+def scan_path(matcher: Matcher, path: str, limits: ScanLimits) -> ScanResult:
+    """Scan one file; unreadable, oversized and timed-out files become results with an error."""
+    try:
+        with open(path, "rb") as handle:  # noqa: PTH123 - one open, then fstat on the handle
+            info = os.fstat(handle.fileno())
+            if info.st_size > limits.max_file_bytes:
+                return ScanResult(path, error=_too_large(info.st_size, limits))
+            data = handle.read(limits.max_file_bytes + 1)
+    except OSError as exc:
+        return ScanResult(path, error=f"unreadable: {exc.strerror or exc}")
+    return _run(matcher, data, path, externals_for(path, data, owner_name(info.st_uid)))
+
+
+def scan_data(matcher: Matcher, data: bytes, name: str, limits: ScanLimits) -> ScanResult:
+    """Scan an in-memory payload labelled ``name`` (pcap payload, e-mail attachment)."""
+    if len(data) > limits.max_file_bytes:
+        return ScanResult(name, error=_too_large(len(data), limits))
+    return _run(matcher, data, name, externals_for(name, data))
+
+
+def _too_large(size: int, limits: ScanLimits) -> str:
+    return f"too large: {size} bytes > {limits.max_file_bytes}"
+
+
+def _run(matcher: Matcher, data: bytes, name: str, externals: dict[str, str]) -> ScanResult:
+    try:
+        return ScanResult(name, matcher.match(data, externals))
+    except TimeoutError:
+        return ScanResult(name, error="timeout")
+    except (MemoryError, yara.Error) as exc:
+        return ScanResult(name, error=f"scan failed: {exc}")
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a pool worker needs to build its matcher (picklable; rules come from our cache)."""
+
+    engine: str
+    cache_path: str
+    cache_dir: str
+    limits: ScanLimits
+    fallback_cache_path: str | None = None
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def build_matcher(spec: WorkerSpec) -> Matcher:
+    """Load the compiled rules named by ``spec`` (only from our cache, SECURITY F2)."""
+    if spec.engine == "yara-x":
+        from enrichment.yara.yarax import build_yarax_matcher
+
+        matcher: Matcher = build_yarax_matcher(spec)
+        return matcher
+    rules = load_compiled(Path(spec.cache_path), Path(spec.cache_dir))
+    return YaraMatcher(rules, spec.limits)
+
+
+def _init_worker(spec: WorkerSpec) -> None:
+    """Cap the address space (SECURITY F3) and load the rules once per worker."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = spec.limits.memory_bytes
+    if hard != resource.RLIM_INFINITY:
+        cap = min(hard, cap)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    _WORKER["matcher"] = build_matcher(spec)
+    _WORKER["limits"] = spec.limits
+
+
+def _scan_chunk(paths: Sequence[str]) -> list[ScanResult]:
+    matcher: Matcher = _WORKER["matcher"]
+    limits: ScanLimits = _WORKER["limits"]
+    return [scan_path(matcher, path, limits) for path in paths]
+
+
+class Scanner:
+    """Scans with one set of compiled rules, in-process or across a worker pool."""
+
+    engine = "yara"
+
+    def __init__(self, compiled: CompiledRules, limits: ScanLimits | None = None) -> None:
+        self.compiled = compiled
+        self.limits = limits or ScanLimits()
+        self._matcher: Matcher = YaraMatcher(compiled.rules, self.limits)
+
+    def worker_spec(self) -> WorkerSpec:
+        """The picklable description workers load the rules from."""
+        cache_path, cache_dir = str(self.compiled.cache_path), str(self.compiled.cache_dir)
+        return WorkerSpec(self.engine, cache_path, cache_dir, self.limits)
+
+    def scan_file(self, path: str | Path) -> ScanResult:
+        """Scan one file in this process (timeout applies; no memory cap)."""
+        return scan_path(self._matcher, str(path), self.limits)
+
+    def scan_bytes(self, data: bytes, name: str) -> ScanResult:
+        """Scan an in-memory payload in this process."""
+        return scan_data(self._matcher, data, name, self.limits)
+
+    def scan_paths(
+        self, paths: Iterable[str | Path], *, processes: int = 2, chunk_size: int | None = None
+    ) -> Iterator[ScanResult]:
+        """Scan files across a pool of ``processes`` workers; results in completion order."""
+        todo = [str(p) for p in paths]
+        if not todo:
+            return
+        workers = max(1, min(processes, len(todo)))
+        size = chunk_size or max(1, min(512, math.ceil(len(todo) / (workers * 4))))
+        chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker, initargs=(self.worker_spec(),)
+        ) as pool:
+            futures = {pool.submit(_scan_chunk, chunk): chunk for chunk in chunks}
+            for future in as_completed(futures):
+                try:
+                    results = future.result()
+                except BrokenProcessPool:
+                    results = [ScanResult(p, error="worker crashed") for p in futures[future]]
+                yield from results
