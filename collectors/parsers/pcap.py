@@ -1,0 +1,90 @@
+"""Packet captures (pcap and pcapng): flows, scans, DNS, HTTP, TLS SNI, payloads for YARA.
+
+Records are read one at a time with scapy's raw readers (``pcap_decode``), decoded cheaply,
+and folded into bounded aggregates (``pcap_capture``); alerts come out at the end
+(``pcap_alerts``), one per aggregate rather than one per packet or flow:
+
+- a scan alert (``information-gathering/scanner``) per source that opened at least
+  ``scan_min_ports`` ports on one host or reached ``scan_min_hosts`` hosts on one port;
+- one DNS alert per (name, type) with its answers, one HTTP alert per TCP session with
+  its request heads and the first ``stream_bytes`` of each side as attachments (at most
+  ``payload_total`` over the capture), one TLS alert per (SNI, server, port) with JA3;
+- one flow alert per (client, server, server port, protocol), busiest first, at most
+  ``max_flow_alerts``; then a capture summary with totals and whatever a cap turned away.
+
+A damaged record ends reading with a ParseFailure naming the record; what came before is
+kept. With ``metadata["path"]`` set and ``metadata.get("sandbox", True)``, the capture is
+parsed in a resource-limited child process (``pcap_sandbox``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import IO, ClassVar
+
+from collectors.parsers.base import source_name
+from collectors.parsers.pcap_alerts import Origin, capture_alerts
+from collectors.parsers.pcap_capture import Capture, CaptureLimits
+from collectors.parsers.pcap_decode import Frame, RecordError, capture_kind, iter_frames
+from pukara.core.schema import ParseFailure, RawReport, Record
+
+
+def _failure(where: str, error: RecordError) -> ParseFailure:
+    return ParseFailure(source=where, record=error.record, reason=error.reason)
+
+
+def parse_capture(
+    stream: IO[bytes], where: str, origin: Origin, limits: CaptureLimits
+) -> Iterator[Record]:
+    """Parse one capture in this process: failures as they occur, alerts at the end."""
+    capture = Capture(limits)
+    feed = capture.feed
+    for item in iter_frames(stream, where):
+        if type(item) is Frame:
+            try:
+                feed(item)
+            except Exception as exc:  # a decoder bug must not lose the capture
+                yield ParseFailure(
+                    source=where,
+                    record=item.number,
+                    raw=item.data[:256].hex(),
+                    reason=f"undecodable: {exc!r}",
+                )
+        elif isinstance(item, RecordError):
+            yield _failure(where, item)
+    yield from capture_alerts(capture, origin)
+
+
+def origin_of(report: RawReport) -> Origin:
+    """The provenance every alert of this report carries."""
+    return Origin(
+        source=report.source,
+        filename=report.filename,
+        entity_id=report.entity_id,
+        exercise_id=report.exercise_id,
+        received_at=report.received_at,
+    )
+
+
+class PcapParser:
+    """pcap / pcapng captures."""
+
+    name: ClassVar[str] = "pcap"
+    priority: ClassVar[int] = 10
+
+    def sniff(self, head: bytes) -> bool:
+        """A pcap (any byte order, micro- or nanosecond) or pcapng magic."""
+        return capture_kind(head) is not None
+
+    def parse(self, report: RawReport) -> Iterator[Record]:
+        """Parse in a sandboxed child when the report has a file path, else in-process."""
+        limits = CaptureLimits.from_metadata(report.metadata)
+        path = report.metadata.get("path")
+        if report.metadata.get("sandbox", True) and isinstance(path, str) and path:
+            from collectors.parsers.pcap_sandbox import SandboxLimits, run_sandboxed
+
+            yield from run_sandboxed(
+                path, SandboxLimits.from_metadata(report.metadata), origin_of(report), limits
+            )
+            return
+        yield from parse_capture(report.stream, source_name(report), origin_of(report), limits)
