@@ -91,15 +91,19 @@ class CompiledRules:
 
 def national_source() -> RuleSource:
     """The rule set shipped in the ``rules`` package, under the ``national`` namespace."""
-    from rules import rules_dir
+    import rules
 
-    return RuleSource("national", rules_dir())
+    # an editable install made before rules/__init__.py existed maps ``rules`` as a namespace
+    # package; its first path entry is still the folder
+    finder = getattr(rules, "rules_dir", None)
+    root = finder() if finder else Path(next(iter(rules.__path__)))
+    return RuleSource("national", root)
 
 
-def default_sources(extra_dirs: Iterable[Path] = ()) -> list[RuleSource]:
-    """The shipped rules plus configured folders (``Settings.yara_rule_dirs``)."""
-    sources = [national_source()]
-    names = {"national"}
+def default_sources(extra_dirs: Iterable[Path] = (), *, national: bool = True) -> list[RuleSource]:
+    """The shipped rules (unless ``national=False``) plus folders, each its own source name."""
+    sources = [national_source()] if national else []
+    names = {source.name for source in sources}
     for directory in extra_dirs:
         name = base = Path(directory).name or "local"
         suffix = 2
@@ -108,6 +112,16 @@ def default_sources(extra_dirs: Iterable[Path] = ()) -> list[RuleSource]:
         names.add(name)
         sources.append(RuleSource(name, Path(directory)))
     return sources
+
+
+def is_compiled_rules(path: Path) -> bool:
+    """True for a compiled-rules file (by suffix or by the libyara / yara-x magic)."""
+    if Path(path).suffix.lower() in COMPILED_SUFFIXES:
+        return True
+    if not Path(path).is_file():
+        return False
+    with Path(path).open("rb") as handle:
+        return handle.read(len(COMPILED_MAGIC)) == COMPILED_MAGIC
 
 
 def discover(sources: Sequence[RuleSource]) -> tuple[list[RuleFile], list[RuleError]]:
@@ -134,15 +148,10 @@ def discover(sources: Sequence[RuleSource]) -> tuple[list[RuleFile], list[RuleEr
 
 def _refusal(path: Path) -> str | None:
     """Why ``path`` may not be read as rule source, or None."""
-    suffix = path.suffix.lower()
     if path.is_symlink():
         return "symbolic links in rule folders are not followed"
-    if suffix in COMPILED_SUFFIXES:
+    if path.suffix.lower() in COMPILED_SUFFIXES | RULE_SUFFIXES and is_compiled_rules(path):
         return "compiled rules are refused; submit rule source (.yar)"
-    if suffix in RULE_SUFFIXES and path.is_file():
-        with path.open("rb") as handle:
-            if handle.read(len(COMPILED_MAGIC)) == COMPILED_MAGIC:
-                return "compiled rules are refused; submit rule source (.yar)"
     return None
 
 
