@@ -33,25 +33,28 @@ def _failure(where: str, error: RecordError) -> ParseFailure:
     return ParseFailure(source=where, record=error.record, reason=error.reason)
 
 
-def parse_capture(
-    stream: IO[bytes], where: str, origin: Origin, limits: CaptureLimits
-) -> Iterator[Record]:
-    """Parse one capture in this process: failures as they occur, alerts at the end."""
-    capture = Capture(limits)
+def feed_capture(stream: IO[bytes], where: str, capture: Capture) -> Iterator[ParseFailure]:
+    """Feed every frame of ``stream`` into ``capture``; yield the failures as they occur."""
     feed = capture.feed
     for item in iter_frames(stream, where):
         if type(item) is Frame:
             try:
                 feed(item)
             except Exception as exc:  # a decoder bug must not lose the capture
+                raw = item.data[:256].hex()
                 yield ParseFailure(
-                    source=where,
-                    record=item.number,
-                    raw=item.data[:256].hex(),
-                    reason=f"undecodable: {exc!r}",
+                    source=where, record=item.number, raw=raw, reason=f"undecodable: {exc!r}"
                 )
         elif isinstance(item, RecordError):
             yield _failure(where, item)
+
+
+def parse_capture(
+    stream: IO[bytes], where: str, origin: Origin, limits: CaptureLimits
+) -> Iterator[Record]:
+    """Parse one capture in this process: failures as they occur, alerts at the end."""
+    capture = Capture(limits)
+    yield from feed_capture(stream, where, capture)
     yield from capture_alerts(capture, origin)
 
 
