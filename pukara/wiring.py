@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from pukara.core.config import Settings
+from dataclasses import dataclass
+
 from sqlalchemy import Engine
 
+from cases.services.alerts import AlertService
+from cases.services.identity import Identity
 from cases.store import Store, open_store
+from pukara.core.config import Settings, load_settings
+from pukara.pipeline import Pipeline
 
 
 def open_engine(settings: Settings) -> Engine:
@@ -13,4 +18,29 @@ def open_engine(settings: Settings) -> Engine:
     return open_store(settings).engine
 
 
-__all__ = ["Store", "open_engine", "open_store"]
+@dataclass
+class Services:
+    """Everything a command, the server or the TUI needs, built from one Settings."""
+
+    settings: Settings
+    store: Store
+    identity: Identity
+    alerts: AlertService
+    pipeline: Pipeline
+
+    def close(self) -> None:
+        """Release the store (records a clean stop)."""
+        self.store.close()
+
+
+def build_services(settings: Settings | None = None) -> Services:
+    """Open the store and build every service on it."""
+    settings = settings or load_settings()
+    store = open_store(settings)
+    identity = Identity(store, pepper=settings.token_pepper.get_secret_value())
+    pipeline = Pipeline(store=store, settings=settings)
+    return Services(settings=settings, store=store, identity=identity,
+                    alerts=AlertService(store), pipeline=pipeline)
+
+
+__all__ = ["Services", "Store", "build_services", "open_engine", "open_store"]

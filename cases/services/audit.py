@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy import Connection, insert, select, update
 
 from cases.store.tables import audit_head, audit_log
-from pukara.core.errors import AuditChainBroken
+from pukara.core.errors import AuditChainBroken, StoreError
 from pukara.core.schema import utcnow
 
 GENESIS = "0" * 64
@@ -50,6 +50,12 @@ class Actor:
 
 
 SYSTEM = Actor("system")
+
+
+def ensure_head(conn: Connection) -> None:
+    """Create the chain head (genesis) if the store has none; run once at store start."""
+    if conn.execute(select(audit_head.c.id)).first() is None:
+        conn.execute(insert(audit_head).values(id=1, seq=0, hash=GENESIS))
 
 
 def _check_details(details: dict[str, Any]) -> None:
@@ -98,10 +104,8 @@ def append(
         head_query = head_query.with_for_update()
     head = conn.execute(head_query).first()
     if head is None:
-        conn.execute(insert(audit_head).values(id=1, seq=0, hash=GENESIS))
-        seq, previous = 1, GENESIS
-    else:
-        seq, previous = head.seq + 1, head.hash
+        raise StoreError("the audit chain head is missing: open the store with Store.open()")
+    seq, previous = head.seq + 1, head.hash
     row = {
         "seq": seq,
         "at": utcnow(),

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 
@@ -45,13 +46,24 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
+        )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True)
+    return create_engine(
+        parsed, pool_pre_ping=True, json_serializer=_json_dumps, json_deserializer=orjson.loads
+    )
+
+
+def _json_dumps(document: Any) -> str:
+    return orjson.dumps(document, default=str).decode()
 
 
 _AUDIT_GUARDS_SQLITE = (
@@ -129,9 +141,12 @@ class Store:
 
     def _install_audit_guards(self) -> None:
         statements = _AUDIT_GUARDS_SQLITE if self.dialect == "sqlite" else _AUDIT_GUARDS_PG
+        from cases.services.audit import ensure_head
+
         with self.write() as conn:
             for statement in statements:
                 conn.exec_driver_sql(statement)
+            ensure_head(conn)
 
     def has_schema(self) -> bool:
         """True when the case tables exist."""

@@ -186,7 +186,7 @@ alerts = Table(
     Column("hit_count", Integer, nullable=False, default=0),
     Column("exercise_id", String(64), nullable=True, index=True),
     Column("case_id", String(36), nullable=True, index=True),
-    Column("doc", JSON, nullable=False),
+    Column("doc", Text, nullable=False, comment="the Alert as JSON text"),
     Column("raw", Text, nullable=True),
 )
 

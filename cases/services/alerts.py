@@ -1,0 +1,194 @@
+"""Alerts in the store: batched, deduplicated writes and the triage queries.
+
+A repeat of an alert (same fingerprint: source, entity, signature or type, key observables,
+time bucket) raises the stored alert's ``count`` and ``last_seen`` instead of adding a row.
+Writes are one multi-row statement per batch, inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from cases.services import audit
+from cases.services.identity import Principal
+from cases.store import Store
+from cases.store.tables import alerts
+from pukara.core.errors import InvalidInput, NotFound
+from pukara.core.schema import Alert
+
+ALERT_STATUSES = ("new", "acknowledged", "promoted", "dismissed", "merged")
+DISMISS_REASONS = ("false-positive", "duplicate", "out-of-scope", "other")
+SORTS = {
+    "-observed_at": alerts.c.observed_at.desc(),
+    "observed_at": alerts.c.observed_at.asc(),
+    "-last_seen": alerts.c.last_seen.desc(),
+    "-id": alerts.c.id.desc(),
+    "id": alerts.c.id.asc(),
+    "-count": alerts.c.count.desc(),
+}
+MAX_LIMIT = 1000
+_DOC_EXCLUDE = {"raw", "attachments"}
+
+
+@dataclass
+class WriteOutcome:
+    """How many alerts of a batch were new and how many folded into existing ones."""
+
+    accepted: int = 0
+    duplicates: int = 0
+
+
+def _row(alert: Alert, fingerprint: str, count: int) -> dict[str, Any]:
+    return {
+        "fingerprint": fingerprint,
+        "source": alert.source,
+        "source_ref": alert.source_ref,
+        "entity_id": alert.entity_id,
+        "title": alert.title,
+        "classification": str(alert.classification),
+        "severity": alert.severity.value,
+        "tlp": alert.tlp.value,
+        "status": "new",
+        "observed_at": alert.observed_at,
+        "first_seen": alert.observed_at,
+        "last_seen": alert.observed_at,
+        "count": count,
+        "hit_count": sum(1 for h in alert.hits if not h.suppressed),
+        "exercise_id": alert.exercise_id,
+        "doc": alert.model_dump_json(exclude=_DOC_EXCLUDE),
+        "raw": alert.raw,
+    }
+
+
+def _upsert(dialect: str) -> Any:
+    module = sqlite if dialect == "sqlite" else postgresql
+    statement = module.insert(alerts)
+    excluded = statement.excluded
+    greatest = func.max if dialect == "sqlite" else func.greatest
+    return statement.on_conflict_do_update(
+        index_elements=[alerts.c.fingerprint],
+        set_={
+            "count": alerts.c.count + excluded.count,
+            "last_seen": greatest(alerts.c.last_seen, excluded.last_seen),
+        },
+    )
+
+
+def write_batch(conn: Connection, batch: Sequence[Alert], bucket_seconds: int) -> WriteOutcome:
+    """Insert or fold a batch of alerts; returns accepted (new rows) and duplicates."""
+    folded: dict[str, tuple[Alert, int]] = {}
+    for alert in batch:
+        key = alert.fingerprint(bucket_seconds)
+        known = folded.get(key)
+        folded[key] = (alert, 1) if known is None else (known[0], known[1] + 1)
+    if not folded:
+        return WriteOutcome()
+    existing: set[str] = set()
+    keys = list(folded)
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        found = conn.execute(select(alerts.c.fingerprint).where(alerts.c.fingerprint.in_(chunk)))
+        existing.update(found.scalars())
+    rows = [_row(alert, key, count) for key, (alert, count) in folded.items()]
+    conn.execute(_upsert(conn.dialect.name), rows)
+    new = len(folded) - len(existing)
+    return WriteOutcome(accepted=new, duplicates=len(batch) - new)
+
+
+class AlertService:
+    """Reads and triage actions on stored alerts."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def list(
+        self,
+        principal: Principal | None = None,
+        *,
+        status: str | None = None,
+        entity_id: str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        sort: str = "-observed_at",
+    ) -> list[dict[str, Any]]:
+        """Alerts visible to ``principal`` (None = local operator), newest first."""
+        if sort not in SORTS:
+            raise InvalidInput(f"sort must be one of {', '.join(SORTS)}", field="sort")
+        if not 1 <= limit <= MAX_LIMIT:
+            raise InvalidInput(f"limit must be 1..{MAX_LIMIT}", field="limit")
+        query = select(alerts).order_by(SORTS[sort]).limit(limit).offset(offset)
+        if principal is not None and not principal.is_staff:
+            query = query.where(alerts.c.entity_id == principal.entity_id)
+        if status is not None:
+            query = query.where(alerts.c.status == status)
+        if entity_id is not None:
+            query = query.where(alerts.c.entity_id == entity_id)
+        if since is not None:
+            query = query.where(alerts.c.observed_at >= since)
+        with self.store.read() as conn:
+            return [summary(row) for row in conn.execute(query)]
+
+    def get(self, alert_id: int, principal: Principal | None = None) -> dict[str, Any]:
+        """One alert with its full document; NotFound if absent or not visible."""
+        with self.store.read() as conn:
+            row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).first()
+        if row is None or (
+            principal is not None and not principal.is_staff
+            and row.entity_id != principal.entity_id
+        ):
+            raise NotFound(f"no alert {alert_id}")
+        return {**summary(row), "alert": orjson.loads(row.doc), "raw": row.raw}
+
+    def set_status(
+        self, ids: Sequence[int], status: str, actor: audit.Actor, *, reason: str | None = None
+    ) -> int:
+        """Acknowledge or dismiss alerts (all or nothing); returns how many changed."""
+        if status not in ("acknowledged", "dismissed"):
+            raise InvalidInput("status must be acknowledged or dismissed", field="status")
+        if status == "dismissed" and reason not in DISMISS_REASONS:
+            raise InvalidInput(f"reason must be one of {', '.join(DISMISS_REASONS)}",
+                               field="reason")
+        with self.store.write() as conn:
+            found = set(conn.execute(select(alerts.c.id).where(alerts.c.id.in_(ids))).scalars())
+            missing = sorted(set(ids) - found)
+            if missing:
+                raise NotFound(f"no alert {missing[0]}")
+            conn.execute(update(alerts).where(alerts.c.id.in_(ids)).values(status=status))
+            for alert_id in ids:
+                audit.append(conn, actor, f"alert.{status}", "alert", str(alert_id),
+                             details={"reason": reason} if reason else {})
+        return len(ids)
+
+    def count(self) -> int:
+        """How many alert rows the store holds."""
+        with self.store.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(alerts)).scalar_one())
+
+
+def summary(row: Any) -> dict[str, Any]:
+    """The list view of an alert row."""
+    return {
+        "id": row.id,
+        "fingerprint": row.fingerprint,
+        "source": row.source,
+        "entity_id": row.entity_id,
+        "title": row.title,
+        "classification": row.classification,
+        "severity": row.severity,
+        "tlp": row.tlp,
+        "status": row.status,
+        "observed_at": row.observed_at.isoformat(),
+        "last_seen": row.last_seen.isoformat(),
+        "count": row.count,
+        "hits": row.hit_count,
+        "exercise_id": row.exercise_id,
+        "case_id": row.case_id,
+    }

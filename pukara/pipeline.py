@@ -1,0 +1,198 @@
+"""The live path: a RawReport → parser → enrichers (in batches) → the store.
+
+Used by ``pukara ingest``, the spool and mailbox sources, ``POST /api/v1/alerts`` and the
+exercise engine's ``deliver``. Alerts are written in batches, each batch committed before it
+counts as accepted; a ParseFailure is reported with where and why and the rest goes on.
+Entity reports (e-mail) become incidents; indicators (STIX, MISP) go to the intel store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy import Connection
+
+from cases.services import alerts as alert_store
+from cases.services.identity import Principal, Role
+from cases.store import Store
+from collectors.parsers.base import peek
+from collectors.registry import detect, parser
+from pukara.core.config import Settings
+from pukara.core.schema import (
+    Alert,
+    IncidentReport,
+    Indicator,
+    IngestError,
+    IngestResult,
+    ParseFailure,
+    RawReport,
+    Record,
+)
+
+BATCH_SIZE = 5000
+MAX_ERRORS = 1000
+
+
+class Enricher(Protocol):
+    """Annotates a batch of alerts in place."""
+
+    name: str
+
+    def enrich(self, alerts: list[Alert]) -> None:
+        """Add hits, entities and severity to ``alerts``."""
+        ...
+
+
+class IncidentSink(Protocol):
+    """Where entity reports go (the incident service)."""
+
+    def submit(self, conn: Connection, principal: Principal, report: IncidentReport,
+               *, request_id: str | None = None) -> dict[str, object]:
+        """Store one incident report inside ``conn``'s transaction."""
+        ...
+
+
+class IndicatorSink(Protocol):
+    """Where indicators go (the intel store)."""
+
+    def add_indicators(self, indicators: Iterable[Indicator]) -> int:
+        """Store indicators; returns how many were new or changed."""
+        ...
+
+
+@dataclass
+class Pipeline:
+    """Collectors → enrichment → store, wired by the composition root."""
+
+    store: Store
+    settings: Settings
+    enrichers: Sequence[Enricher] = ()
+    incidents: IncidentSink | None = None
+    indicators: IndicatorSink | None = None
+    on_batch: list[Callable[[list[Alert]], None]] = field(default_factory=list)
+
+    def records(self, report: RawReport) -> Iterator[Record]:
+        """Parse ``report`` with its named format, or the format its content shows."""
+        if report.format and report.format != "auto":
+            chosen = parser(report.format)
+        else:
+            chosen = detect(peek(report.stream), report.filename)  # type: ignore[arg-type]
+        report.format = chosen.name
+        return chosen.parse(report)
+
+    def ingest(self, report: RawReport, *, batch_size: int = BATCH_SIZE,
+               progress: Callable[[int], None] | None = None) -> IngestResult:
+        """Ingest a whole report, one committed transaction per batch."""
+        result = IngestResult()
+        batch: list[Alert] = []
+        for record in self.records(report):
+            alert = self._route(record, report, result, conn=None)
+            if alert is None:
+                continue
+            batch.append(alert)
+            if len(batch) >= batch_size:
+                self._flush(batch, result, conn=None)
+                if progress:
+                    progress(len(batch))
+                batch = []
+        self._flush(batch, result, conn=None)
+        if progress and batch:
+            progress(len(batch))
+        return result
+
+    def ingest_in(self, report: RawReport, conn: Connection) -> IngestResult:
+        """Ingest a bounded report inside the caller's write transaction (the API's)."""
+        result = IngestResult()
+        batch: list[Alert] = []
+        for record in self.records(report):
+            alert = self._route(record, report, result, conn=conn)
+            if alert is not None:
+                batch.append(alert)
+            if len(batch) >= BATCH_SIZE:
+                self._flush(batch, result, conn=conn)
+                batch = []
+        self._flush(batch, result, conn=conn)
+        return result
+
+    def _route(self, record: Record, report: RawReport, result: IngestResult,
+               conn: Connection | None) -> Alert | None:
+        if isinstance(record, ParseFailure):
+            result.rejected += 1
+            if len(result.errors) < MAX_ERRORS:
+                result.errors.append(IngestError(source=record.source, line=record.line,
+                                                 record=record.record, error=record.reason))
+            return None
+        if isinstance(record, Alert):
+            return self._claim(record, report)
+        if isinstance(record, Indicator):
+            if self.indicators is None:
+                return self._reject(result, report, "indicators are not accepted here")
+            self.indicators.add_indicators([record])
+            result.accepted += 1
+            return None
+        return self._incident(record, report, result, conn)
+
+    def _claim(self, alert: Alert, report: RawReport) -> Alert:
+        if report.entity_id is not None:
+            alert.entity_id = report.entity_id
+        if report.exercise_id is not None:
+            alert.exercise_id = report.exercise_id
+        return alert
+
+    def _incident(self, report_record: IncidentReport, report: RawReport,
+                  result: IngestResult, conn: Connection | None) -> Alert | None:
+        entity_id = report.entity_id or report_record.entity_id
+        if report.exercise_id is not None:
+            report_record.exercise_id = report.exercise_id
+        if self.incidents is None or entity_id is None:
+            return incident_as_alert(report_record, report)
+        principal = Principal(Role.REPORTER, 0, entity_id=entity_id,
+                              user=f"channel:{report.source}")
+        if conn is not None:
+            self.incidents.submit(conn, principal, report_record)
+        else:
+            with self.store.write() as own:
+                self.incidents.submit(own, principal, report_record)
+        result.accepted += 1
+        return None
+
+    def _reject(self, result: IngestResult, report: RawReport, why: str) -> None:
+        result.rejected += 1
+        if len(result.errors) < MAX_ERRORS:
+            result.errors.append(IngestError(source=report.filename or report.source, error=why))
+
+    def _flush(self, batch: list[Alert], result: IngestResult, conn: Connection | None) -> None:
+        if not batch:
+            return
+        for enricher in self.enrichers:
+            enricher.enrich(batch)
+        bucket = self.settings.dedup_bucket_seconds
+        if conn is None:
+            with self.store.write() as own:
+                outcome = alert_store.write_batch(own, batch, bucket)
+        else:
+            outcome = alert_store.write_batch(conn, batch, bucket)
+        result.accepted += outcome.accepted
+        result.duplicates += outcome.duplicates
+        for listener in self.on_batch:
+            listener(batch)
+
+
+def incident_as_alert(report_record: IncidentReport, report: RawReport) -> Alert:
+    """An entity report with no known entity is kept as an unassigned alert, never dropped."""
+    return Alert(
+        source=report_record.source or report.source,
+        title=report_record.title,
+        description=report_record.description,
+        classification=report_record.classification,
+        severity=report_record.severity,
+        tlp=report_record.tlp,
+        observed_at=report_record.detected_at,
+        observables=report_record.observables,
+        attachments=report_record.attachments,
+        extra={"reporter": report_record.reporter, "unassigned_report": True},
+        raw=report_record.raw,
+        exercise_id=report.exercise_id or report_record.exercise_id,
+    )
