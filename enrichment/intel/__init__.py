@@ -1,0 +1,1 @@
+"""Threat intelligence: the indicator store, its loaders, MISP sync and the matcher."""
