@@ -128,7 +128,8 @@ class Pipeline:
             return self._claim(record, report)
         if isinstance(record, Indicator):
             if self.indicators is None:
-                return self._reject(result, report, "indicators are not accepted here")
+                self._reject(result, report, "indicators are not accepted here")
+                return None
             self.indicators.add_indicators([record])
             result.accepted += 1
             return None

@@ -105,7 +105,7 @@ def append(
     head = conn.execute(head_query).first()
     if head is None:
         raise StoreError("the audit chain head is missing: open the store with Store.open()")
-    seq, previous = head.seq + 1, head.hash
+    seq, previous = int(head.seq) + 1, str(head.hash)
     row = {
         "seq": seq,
         "at": utcnow(),

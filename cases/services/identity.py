@@ -168,11 +168,12 @@ class Identity:
         token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
         now = utcnow()
         with self.store.write() as conn:
-            token_id = conn.execute(insert(tokens).values(
+            inserted = conn.execute(insert(tokens).values(
                 hash=self.token_hash(token), prefix=token[len(TOKEN_PREFIX):][:4],
                 entity_id=entity_id, user_id=user_id, created_at=now,
                 expires_at=now + ttl if ttl else None,
-            )).inserted_primary_key[0]
+            )).inserted_primary_key
+            token_id = inserted[0] if inserted else None
             audit.append(conn, actor, "token.create", "token", str(token_id),
                          entity_id=entity_id, details={"user_id": user_id})
         return token

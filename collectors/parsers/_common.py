@@ -18,19 +18,60 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+import orjson
+from pydantic import ValidationError
+
+from collectors.parsers.base import failure, iter_lines, source_name
 from pukara.core.errors import InvalidInput
 from pukara.core.observables import ObservableType
-from pukara.core.schema import MAX_TEXT, MAX_TITLE, Alert, Classification, Flow, Observable
+from pukara.core.schema import (
+    MAX_TEXT,
+    MAX_TITLE,
+    Alert,
+    Classification,
+    Flow,
+    Observable,
+    ParseFailure,
+    RawReport,
+)
 from pukara.core.taxonomy import TLP, Severity
 
 OT = ObservableType
 MAX_OBSERVABLES = 200
 SkipCounter = Counter[str]
+
+
+def json_lines(report: RawReport) -> Iterator[tuple[int, bytes, dict[str, Any] | ParseFailure]]:
+    """NDJSON: ``(line_number, original_line, object)``, or a ParseFailure in place of the
+    object when the line is not JSON or not an object."""
+    where = source_name(report)
+    for number, line in iter_lines(report):
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield number, line, failure(where, number, line, f"not valid JSON: {exc}")
+            continue
+        if not isinstance(value, dict):
+            reason = f"a line must be a JSON object, not {type(value).__name__}"
+            yield number, line, failure(where, number, line, reason)
+            continue
+        yield number, line, value
+
+
+def reason_of(exc: Exception) -> str:
+    """A one-line reason for a ParseFailure; pydantic errors name each field."""
+    if isinstance(exc, ValidationError):
+        parts = []
+        for error in exc.errors(include_url=False)[:10]:
+            where = ".".join(str(p) for p in error["loc"]) or "record"
+            parts.append(f"{where}: {error['msg']}")
+        return "; ".join(parts)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -260,6 +301,16 @@ def build_alert(**fields: Any) -> Alert:
     return Alert.model_construct(**fields)
 
 
+def stamp(alert: Alert, report: RawReport) -> Alert:
+    """Give ``alert`` the report's reception time and exercise, and its entity when the
+    report came through an authenticated channel (the report's entity wins)."""
+    alert.received_at = report.received_at
+    alert.exercise_id = report.exercise_id
+    if report.entity_id:
+        alert.entity_id = report.entity_id
+    return alert
+
+
 # ---- IntelMQ harmonisation names → Alert -------------------------------------------------
 
 _ADDRESS_FIELDS: dict[str, tuple[ObservableType | None, str]] = {
@@ -322,7 +373,7 @@ def _classification(fields: Mapping[str, Any], extra: dict[str, Any]) -> Classif
         if not taxonomy:
             return Classification.parse(str(type_)) if "/" in str(type_) else None
         return Classification(taxonomy=str(taxonomy), type=str(type_))
-    except InvalidInput as exc:
+    except ValueError as exc:
         extra["classification.invalid"] = f"{taxonomy}/{type_}: {exc}"
         return None
 

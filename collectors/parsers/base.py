@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import orjson
 
@@ -63,7 +63,9 @@ def iter_lines(report: RawReport) -> Iterator[tuple[int, bytes]]:
             yield number, line
 
 
-def iter_json_objects(report: RawReport) -> Iterator[tuple[int, dict | ParseFailure]]:
+def iter_json_objects(
+    report: RawReport,
+) -> Iterator[tuple[int, dict[str, Any] | ParseFailure]]:
     """NDJSON: yield ``(line, object)`` or ``(line, ParseFailure)`` for each non-blank line."""
     where = source_name(report)
     for number, line in iter_lines(report):

@@ -39,6 +39,7 @@ from collectors.parsers._common import (
     host_observable,
     ip_observable,
     parse_time,
+    reason_of,
 )
 from collectors.parsers.base import failure, iter_lines, source_name
 from pukara.core.schema import Alert, Classification, Flow, RawReport, Record
@@ -124,17 +125,24 @@ def _dns(dns: dict[str, Any], bag: ObservableBag) -> None:
             bag.typed(OT.DOMAIN, rdata, "answer")
 
 
+def _server_port(event: dict[str, Any]) -> int | None:
+    """The HTTP server's port when it is not 80: the lower of the two (fileinfo lines run
+    server → client, so ``dest_port`` alone would be the client's)."""
+    ports = [p for p in (event.get("src_port"), event.get("dest_port")) if isinstance(p, int)]
+    if not ports or 80 in ports:
+        return None
+    return min(ports)
+
+
 def _http(http: dict[str, Any], event: dict[str, Any], bag: ObservableBag) -> None:
     host = http.get("hostname")
     bag.add(host_observable(host, "http-host"), host)
     url = http.get("url")
     if isinstance(url, str) and url:
         if url.startswith("/") and isinstance(host, str) and host:
-            port = event.get("dest_port")
             netloc = f"[{host}]" if ":" in host else host
-            if isinstance(port, int) and port not in (80, 0):
-                netloc = f"{netloc}:{port}"
-            url = f"http://{netloc}{url}"
+            port = _server_port(event)
+            url = f"http://{netloc}:{port}{url}" if port else f"http://{netloc}{url}"
         if "://" in url:
             bag.typed(OT.URL, url)
     bag.typed(OT.USER_AGENT, http.get("http_user_agent"))
@@ -272,7 +280,7 @@ class SuricataEveParser:
             try:
                 alert = self._alert(event, line, report)
             except Exception as exc:  # one bad record never stops the file
-                yield failure(where, number, line, f"{type(exc).__name__}: {exc}")
+                yield failure(where, number, line, reason_of(exc))
                 continue
             if alert is not None:
                 yield alert

@@ -52,14 +52,18 @@ class LoadReport:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
         return {
-            "source": self.source, "kind": self.kind, "location": self.location,
-            "loaded": self.loaded, "rejected": self.rejected, "events": self.events,
+            "source": self.source,
+            "kind": self.kind,
+            "location": self.location,
+            "loaded": self.loaded,
+            "rejected": self.rejected,
+            "events": self.events,
             "skipped": dict(sorted(self.skipped.items())),
             "errors": [
                 {"source": f.source, "line": f.line, "record": f.record, "error": f.reason}
                 for f in self.failures
             ],
-        }  # fmt: skip
+        }
 
 
 def _drain(store: IntelStore, items: Iterable[Item], report: LoadReport) -> None:
@@ -75,7 +79,11 @@ def _drain(store: IntelStore, items: Iterable[Item], report: LoadReport) -> None
 
 # -- MISP ---------------------------------------------------------------------------------
 def load_misp_event_file(
-    store: IntelStore, path: Path, *, source: str | None = None, include_non_ids: bool = False,
+    store: IntelStore,
+    path: Path,
+    *,
+    source: str | None = None,
+    include_non_ids: bool = False,
     strict: bool = False,
 ) -> LoadReport:
     """Load one MISP event file (``{"Event": …}``, REST ``{"response": [{"Event": …}]}``)."""
@@ -87,13 +95,18 @@ def load_misp_event_file(
         report.events += 1
         options = misp_events.RowOptions(name, str(path), now, include_non_ids)
         _drain(store, misp_events.event_rows(event, options, report.skipped, strict), report)
-    store.record_source(name, "misp-event", location=str(path), loaded=report.loaded,
-                        rejected=report.rejected)  # fmt: skip
+    store.record_source(
+        name, "misp-event", location=str(path), loaded=report.loaded, rejected=report.rejected
+    )
     return report
 
 
 def load_misp_feed(
-    store: IntelStore, folder: Path, *, source: str | None = None, include_non_ids: bool = False,
+    store: IntelStore,
+    folder: Path,
+    *,
+    source: str | None = None,
+    include_non_ids: bool = False,
     full: bool = False,
 ) -> LoadReport:
     """Load a MISP feed folder; incremental: only events newer than the last load of it."""
@@ -120,8 +133,14 @@ def load_misp_feed(
         for event in events:
             where = misp_events.RowOptions(name, str(event_path), now, include_non_ids)
             _drain(store, misp_events.event_rows(event, where, report.skipped), report)
-    store.record_source(name, "misp-feed", location=str(folder), last_timestamp=newest,
-                        loaded=report.loaded, rejected=report.rejected)  # fmt: skip
+    store.record_source(
+        name,
+        "misp-feed",
+        location=str(folder),
+        last_timestamp=newest,
+        loaded=report.loaded,
+        rejected=report.rejected,
+    )
     return report
 
 
@@ -137,8 +156,9 @@ def load_stix_bundle(store: IntelStore, path: Path, *, source: str | None = None
             yield item if isinstance(item, ParseFailure) else indicator_row(item, now)
 
     _drain(store, items(), report)
-    store.record_source(name, "stix", location=str(path), loaded=report.loaded,
-                        rejected=report.rejected)  # fmt: skip
+    store.record_source(
+        name, "stix", location=str(path), loaded=report.loaded, rejected=report.rejected
+    )
     return report
 
 
@@ -149,8 +169,9 @@ def load_plain_list(store: IntelStore, path: Path, *, source: str | None = None)
     report = LoadReport(source=name, kind="list", location=str(path))
     now = utcnow()
     _drain(store, _list_rows(path, name, now, report), report)
-    store.record_source(name, "list", location=str(path), loaded=report.loaded,
-                        rejected=report.rejected)  # fmt: skip
+    store.record_source(
+        name, "list", location=str(path), loaded=report.loaded, rejected=report.rejected
+    )
     return report
 
 
@@ -162,27 +183,45 @@ def _list_rows(path: Path, name: str, now: datetime, report: LoadReport) -> Iter
             if not text or text.startswith(("#", ";")):
                 continue
             value = _first_cell(text) if is_csv or guess_type(text) is None else text
-            yield _list_row(value, name, now, str(path), number, line.rstrip("\r\n"))
+            yield _list_row(value, name, now, (str(path), number, line.rstrip("\r\n")))
 
 
 def _first_cell(text: str) -> str:
     return next(csv.reader(io.StringIO(text)), [""])[0].strip()
 
 
-def _list_row(value: str, name: str, now: datetime, where: str, number: int, raw: str) -> Item:
+def _list_row(value: str, name: str, now: datetime, at: tuple[str, int, str]) -> Item:
+    where, number, raw = at
     kind = guess_type(value)
     if kind is None:
-        return ParseFailure(source=where, line=number, raw=raw,
-                            reason="not a recognisable IP, network, URL, e-mail, hash or domain")
+        return ParseFailure(
+            source=where,
+            line=number,
+            raw=raw,
+            reason="not a recognisable IP, network, URL, e-mail, hash or domain",
+        )
     try:
         normal = normalize(kind, refang(value))
     except InvalidInput as exc:
         return ParseFailure(source=where, line=number, raw=raw, reason=exc.message)
-    row = indicator_row(Indicator.model_construct(
-        type=kind, value=normal, source=name, event_uuid=None, event_info=None,
-        threat_level=None, org=None, tags=[], tlp=Indicator.model_fields["tlp"].default,
-        to_ids=True, first_seen=None, last_seen=None, expires_at=None,
-    ), now)  # fmt: skip
+    row = indicator_row(
+        Indicator.model_construct(
+            type=kind,
+            value=normal,
+            source=name,
+            event_uuid=None,
+            event_info=None,
+            threat_level=None,
+            org=None,
+            tags=[],
+            tlp=Indicator.model_fields["tlp"].default,
+            to_ids=True,
+            first_seen=None,
+            last_seen=None,
+            expires_at=None,
+        ),
+        now,
+    )
     return row
 
 
@@ -190,8 +229,12 @@ def _list_row(value: str, name: str, now: datetime, where: str, number: int, raw
 def load_warninglist_file(store: IntelStore, path: Path) -> LoadReport:
     """Store one MISP warninglist file; bad entries are reported, the rest kept."""
     warninglist, failures = read_warninglist(path)
-    report = LoadReport(source=f"warninglist:{warninglist.name}", kind="warninglist",
-                        location=str(path), loaded=len(warninglist.entries))  # fmt: skip
+    report = LoadReport(
+        source=f"warninglist:{warninglist.name}",
+        kind="warninglist",
+        location=str(path),
+        loaded=len(warninglist.entries),
+    )
     for failure in failures:
         report.fail(failure)
     store.save_warninglist(warninglist)
@@ -229,14 +272,19 @@ def _sniff_json(head: bytes, path: Path) -> str:
 
 
 def load_path(
-    store: IntelStore, path: Path, *, source: str | None = None, include_non_ids: bool = False,
+    store: IntelStore,
+    path: Path,
+    *,
+    source: str | None = None,
+    include_non_ids: bool = False,
     full: bool = False,
 ) -> LoadReport:
     """Load ``path`` with the loader its content calls for."""
     kind = sniff_kind(path)
     if kind == "misp-feed":
-        return load_misp_feed(store, path, source=source, include_non_ids=include_non_ids,
-                              full=full)  # fmt: skip
+        return load_misp_feed(
+            store, path, source=source, include_non_ids=include_non_ids, full=full
+        )
     if kind == "misp-event":
         return load_misp_event_file(store, path, source=source, include_non_ids=include_non_ids)
     if kind == "stix":

@@ -74,9 +74,11 @@ class IntelIndex:
     """Look-up structures over the active indicators and the warninglists."""
 
     def __init__(
-        self, indicators: Iterable[StoredIndicator], warninglists: Iterable[Warninglist] = (),
+        self,
+        indicators: Iterable[StoredIndicator],
+        warninglists: Iterable[Warninglist] = (),
         version: int = 0,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.version = version
         self.built_at = time.monotonic()
         self.size = 0
@@ -87,8 +89,9 @@ class IntelIndex:
         self._warned: dict[tuple[str, str], list[str]] = {}
         metas: dict[EventMeta, EventMeta] = {}
         for item in indicators:
-            meta = EventMeta(item.source, item.event_uuid, item.event_info, item.threat_level,
-                             item.tags)  # fmt: skip
+            meta = EventMeta(
+                item.source, item.event_uuid, item.event_info, item.threat_level, item.tags
+            )
             self._add(Entry(item.type, item.value, metas.setdefault(meta, meta)))
 
     @classmethod
@@ -169,11 +172,18 @@ class IntelIndex:
         names = sorted({*observed, *self.warninglisted(entry.type, entry.value)})
         meta = entry.meta
         return Hit(
-            kind="indicator", observable=f"{kind.value}:{value}", indicator=entry.value,
-            indicator_type=entry.type, source=meta.source, event_uuid=meta.event_uuid or None,
-            event_info=meta.event_info, threat_level=meta.threat_level, tags=list(meta.tags),
-            suppressed=bool(names), meta={"warninglists": names} if names else {},
-        )  # fmt: skip
+            kind="indicator",
+            observable=f"{kind.value}:{value}",
+            indicator=entry.value,
+            indicator_type=entry.type,
+            source=meta.source,
+            event_uuid=meta.event_uuid or None,
+            event_info=meta.event_info,
+            threat_level=meta.threat_level,
+            tags=list(meta.tags),
+            suppressed=bool(names),
+            meta={"warninglists": names} if names else {},
+        )
 
     def match_value(self, value: str) -> list[Hit]:
         """Hits of a free-text value (type guessed; InvalidInput when no type fits)."""
@@ -186,8 +196,10 @@ def parse_value(value: str) -> tuple[T, str]:
     text = refang(value)
     kind = guess_type(text)
     if kind is None:
-        raise InvalidInput(f"cannot tell what {value[:80]!r} is (IP, network, URL, e-mail, "
-                           "hash or domain)", field="value")  # fmt: skip
+        raise InvalidInput(
+            f"cannot tell what {value[:80]!r} is (IP, network, URL, e-mail, hash or domain)",
+            field="value",
+        )
     return kind, normalize(kind, text)
 
 
@@ -202,8 +214,10 @@ class IntelMatcher:
     def index(self) -> IntelIndex:
         """The current index (one version query; a rebuild only when something changed)."""
         current = self._index
-        if current is None or self.store.version() != current.version or (
-            time.monotonic() - current.built_at > self.max_age_seconds
+        if (
+            current is None
+            or self.store.version() != current.version
+            or (time.monotonic() - current.built_at > self.max_age_seconds)
         ):
             current = self._index = IntelIndex.from_store(self.store)
         return current

@@ -119,10 +119,13 @@ def header_of(event: Mapping[str, Any]) -> EventHeader:
     org = orgc.get("name") if isinstance(orgc, dict) else None
     info = event.get("info")
     return EventHeader(
-        uuid=str(event.get("uuid") or ""), info=info[:512] if isinstance(info, str) else None,
-        threat_level=level if 1 <= level <= 4 else None, org=org, tags=tags,
+        uuid=str(event.get("uuid") or ""),
+        info=info[:512] if isinstance(info, str) else None,
+        threat_level=level if 1 <= level <= 4 else None,
+        org=org,
+        tags=tags,
         tlp=_tlp_of(tags, _DEFAULT_TLP),
-    )  # fmt: skip
+    )
 
 
 def event_rows(
@@ -133,9 +136,7 @@ def event_rows(
         event = _through_pymisp(event)
     header = header_of(event)
     where = f"{options.where or options.source} event {header.uuid}"
-    position = 0
-    for attribute in _attributes(event):
-        position += 1
+    for position, attribute in enumerate(_attributes(event), start=1):
         yield from _attribute_rows(attribute, header, options, skipped, (where, position))
 
 
@@ -147,12 +148,19 @@ def _attributes(event: Mapping[str, Any]) -> Iterator[Any]:
 
 
 def _attribute_rows(
-    attribute: Any, header: EventHeader, options: RowOptions, skipped: Counter[str],
+    attribute: Any,
+    header: EventHeader,
+    options: RowOptions,
+    skipped: Counter[str],
     at: tuple[str, int],
-) -> Iterator[dict[str, Any] | ParseFailure]:  # fmt: skip
+) -> Iterator[dict[str, Any] | ParseFailure]:
     if not isinstance(attribute, dict):
-        yield ParseFailure(source=at[0], record=at[1], raw=str(attribute)[:200],
-                           reason="an attribute must be an object")  # fmt: skip
+        yield ParseFailure(
+            source=at[0],
+            record=at[1],
+            raw=str(attribute)[:200],
+            reason="an attribute must be an object",
+        )
         return
     if attribute.get("deleted") in _TRUE:
         skipped["deleted"] += 1
@@ -162,8 +170,12 @@ def _attribute_rows(
         return
     misp_type, value = attribute.get("type"), attribute.get("value")
     if not isinstance(misp_type, str) or not isinstance(value, str):
-        yield ParseFailure(source=at[0], record=at[1], raw=str(attribute)[:200],
-                           reason="attribute has no string 'type' and 'value'")  # fmt: skip
+        yield ParseFailure(
+            source=at[0],
+            record=at[1],
+            raw=str(attribute)[:200],
+            reason="attribute has no string 'type' and 'value'",
+        )
         return
     parts = split_attribute(misp_type, value)
     if parts is None:
@@ -176,18 +188,26 @@ def _attribute_rows(
         try:
             normal = normalize(kind, raw)
         except InvalidInput as exc:
-            yield ParseFailure(source=at[0], record=at[1], raw=f"{misp_type}: {value}",
-                               reason=exc.message)  # fmt: skip
+            yield ParseFailure(
+                source=at[0], record=at[1], raw=f"{misp_type}: {value}", reason=exc.message
+            )
             continue
         yield {
-            "type": kind.value, "value": normal, "source": options.source,
-            "event_uuid": header.uuid, "event_info": header.info,
-            "threat_level": header.threat_level, "org": header.org, "tags": tags, "tlp": tlp,
+            "type": kind.value,
+            "value": normal,
+            "source": options.source,
+            "event_uuid": header.uuid,
+            "event_info": header.info,
+            "threat_level": header.threat_level,
+            "org": header.org,
+            "tags": tags,
+            "tlp": tlp,
             "to_ids": attribute.get("to_ids") in _TRUE,
             "first_seen": _when(attribute.get("first_seen")),
             "last_seen": _when(attribute.get("last_seen")),
-            "expires_at": None, "updated_at": options.now,
-        }  # fmt: skip
+            "expires_at": None,
+            "updated_at": options.now,
+        }
 
 
 def _when(value: Any) -> datetime | None:

@@ -16,21 +16,38 @@ from pukara.core.observables import ObservableType as T
 
 Part = T | Literal["ip"] | None
 
-MISP_TYPES: MappingProxyType[str, tuple[Part, ...]] = MappingProxyType({
-    "ip-src": ("ip",), "ip-dst": ("ip",),
-    "ip-src|port": ("ip", None), "ip-dst|port": ("ip", None),
-    "domain": (T.DOMAIN,), "hostname": (T.HOSTNAME,),
-    "domain|ip": (T.DOMAIN, "ip"), "hostname|port": (T.HOSTNAME, None),
-    "url": (T.URL,),
-    "email": (T.EMAIL,), "email-src": (T.EMAIL,), "email-dst": (T.EMAIL,),
-    "md5": (T.MD5,), "sha1": (T.SHA1,), "sha256": (T.SHA256,), "sha512": (T.SHA512,),
-    "filename": (T.FILENAME,),
-    "filename|md5": (T.FILENAME, T.MD5), "filename|sha1": (T.FILENAME, T.SHA1),
-    "filename|sha256": (T.FILENAME, T.SHA256), "filename|sha512": (T.FILENAME, T.SHA512),
-    "malware-sample": (T.FILENAME, T.MD5),
-    "AS": (T.ASN,), "user-agent": (T.USER_AGENT,), "vulnerability": (T.CVE,),
-    "mac-address": (T.MAC,), "ja3-fingerprint-md5": (T.JA3,), "ja4-fingerprint": (T.JA4,),
-})  # fmt: skip
+MISP_TYPES: MappingProxyType[str, tuple[Part, ...]] = MappingProxyType(
+    {
+        "ip-src": ("ip",),
+        "ip-dst": ("ip",),
+        "ip-src|port": ("ip", None),
+        "ip-dst|port": ("ip", None),
+        "domain": (T.DOMAIN,),
+        "hostname": (T.HOSTNAME,),
+        "domain|ip": (T.DOMAIN, "ip"),
+        "hostname|port": (T.HOSTNAME, None),
+        "url": (T.URL,),
+        "email": (T.EMAIL,),
+        "email-src": (T.EMAIL,),
+        "email-dst": (T.EMAIL,),
+        "md5": (T.MD5,),
+        "sha1": (T.SHA1,),
+        "sha256": (T.SHA256,),
+        "sha512": (T.SHA512,),
+        "filename": (T.FILENAME,),
+        "filename|md5": (T.FILENAME, T.MD5),
+        "filename|sha1": (T.FILENAME, T.SHA1),
+        "filename|sha256": (T.FILENAME, T.SHA256),
+        "filename|sha512": (T.FILENAME, T.SHA512),
+        "malware-sample": (T.FILENAME, T.MD5),
+        "AS": (T.ASN,),
+        "user-agent": (T.USER_AGENT,),
+        "vulnerability": (T.CVE,),
+        "mac-address": (T.MAC,),
+        "ja3-fingerprint-md5": (T.JA3,),
+        "ja4-fingerprint": (T.JA4,),
+    }
+)
 
 _IP_TYPES = frozenset({T.IPV4, T.IPV6, T.CIDR})
 _NAME_TYPES = frozenset({T.DOMAIN, T.HOSTNAME})

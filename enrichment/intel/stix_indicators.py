@@ -23,18 +23,27 @@ from pukara.core.schema import Indicator, ParseFailure
 from pukara.core.taxonomy import TLP
 
 PATHS: dict[tuple[str, str], T] = {
-    ("ipv4-addr", "value"): T.IPV4, ("ipv6-addr", "value"): T.IPV6,
-    ("domain-name", "value"): T.DOMAIN, ("url", "value"): T.URL,
-    ("email-addr", "value"): T.EMAIL, ("autonomous-system", "number"): T.ASN,
-    ("file", "hashes.md5"): T.MD5, ("file", "hashes.sha-1"): T.SHA1,
-    ("file", "hashes.sha1"): T.SHA1, ("file", "hashes.sha-256"): T.SHA256,
-    ("file", "hashes.sha256"): T.SHA256, ("file", "hashes.sha-512"): T.SHA512,
-    ("file", "hashes.sha512"): T.SHA512, ("file", "name"): T.FILENAME,
-}  # fmt: skip
+    ("ipv4-addr", "value"): T.IPV4,
+    ("ipv6-addr", "value"): T.IPV6,
+    ("domain-name", "value"): T.DOMAIN,
+    ("url", "value"): T.URL,
+    ("email-addr", "value"): T.EMAIL,
+    ("autonomous-system", "number"): T.ASN,
+    ("file", "hashes.md5"): T.MD5,
+    ("file", "hashes.sha-1"): T.SHA1,
+    ("file", "hashes.sha1"): T.SHA1,
+    ("file", "hashes.sha-256"): T.SHA256,
+    ("file", "hashes.sha256"): T.SHA256,
+    ("file", "hashes.sha-512"): T.SHA512,
+    ("file", "hashes.sha512"): T.SHA512,
+    ("file", "name"): T.FILENAME,
+}
 TLP_MARKINGS = {
-    stix2.TLP_WHITE.id: TLP.CLEAR, stix2.TLP_GREEN.id: TLP.GREEN,
-    stix2.TLP_AMBER.id: TLP.AMBER, stix2.TLP_RED.id: TLP.RED,
-}  # fmt: skip
+    stix2.TLP_WHITE.id: TLP.CLEAR,
+    stix2.TLP_GREEN.id: TLP.GREEN,
+    stix2.TLP_AMBER.id: TLP.AMBER,
+    stix2.TLP_RED.id: TLP.RED,
+}
 
 
 def bundle_indicators(
@@ -55,8 +64,9 @@ def bundle_indicators(
 
 
 def _fail(where: str, number: int, obj: dict[str, Any], reason: str) -> ParseFailure:
-    return ParseFailure(source=where, record=number, raw=str(obj.get("pattern", obj))[:500],
-                        reason=reason)  # fmt: skip
+    return ParseFailure(
+        source=where, record=number, raw=str(obj.get("pattern", obj))[:500], reason=reason
+    )
 
 
 def _indicator(
@@ -75,16 +85,24 @@ def _indicator(
     except InvalidInput as exc:
         yield _fail(where, number, obj, exc.message)
         return
-    tlp = next((TLP_MARKINGS[m] for m in parsed.get("object_marking_refs", ())
-                if m in TLP_MARKINGS), TLP.GREEN)  # fmt: skip
+    tlp = next(
+        (TLP_MARKINGS[m] for m in parsed.get("object_marking_refs", ()) if m in TLP_MARKINGS),
+        TLP.GREEN,
+    )
     tags = [*parsed.get("indicator_types", ()), *parsed.get("labels", ())]
     for kind, value in comparisons:
         try:
             yield Indicator(
-                type=kind, value=value, source=source, event_uuid=parsed["id"],
-                event_info=parsed.get("name"), tags=tags, tlp=tlp,
-                first_seen=parsed.get("valid_from"), expires_at=parsed.get("valid_until"),
-            )  # fmt: skip
+                type=kind,
+                value=value,
+                source=source,
+                event_uuid=parsed["id"],
+                event_info=parsed.get("name"),
+                tags=tags,
+                tlp=tlp,
+                first_seen=parsed.get("valid_from"),
+                expires_at=parsed.get("valid_until"),
+            )
         except ValueError as exc:
             yield _fail(where, number, obj, f"bad value {value!r}: {exc}")
 
@@ -103,8 +121,10 @@ def simple_comparisons(pattern: str) -> list[tuple[T, str]]:
             dotted = ".".join(p if isinstance(p, str) else "*" for p in path)
             key = (object_type, dotted.lower())
             if operator != "=" or key not in PATHS:
-                raise InvalidInput(f"comparison {object_type}:{dotted} "
-                                   f"{operator} is not a supported simple comparison")  # fmt: skip
+                raise InvalidInput(
+                    f"comparison {object_type}:{dotted} "
+                    f"{operator} is not a supported simple comparison"
+                )
             value = raw.strip("'") if isinstance(raw, str) else str(raw)
             kind = PATHS[key]
             if kind in (T.IPV4, T.IPV6) and "/" in value:

@@ -36,9 +36,16 @@ DEFAULT_DECAY: Mapping[ObservableType, timedelta] = {
 }
 UNIQUE = ("source", "type", "value", "event_uuid")
 _UPDATED = (
-    "event_info", "threat_level", "org", "tags", "tlp", "to_ids", "last_seen", "expires_at",
+    "event_info",
+    "threat_level",
+    "org",
+    "tags",
+    "tlp",
+    "to_ids",
+    "last_seen",
+    "expires_at",
     "updated_at",
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +111,9 @@ class IntelStore:
         batch_size: int = 20_000,
     ) -> None:
         if engine.dialect.name not in ("sqlite", "postgresql"):
-            raise StoreError(f"intel store supports sqlite and postgresql, not {engine.dialect.name}")
+            raise StoreError(
+                f"intel store supports sqlite and postgresql, not {engine.dialect.name}"
+            )
         self.engine = engine
         self.decay = dict(DEFAULT_DECAY if decay is None else decay)
         self.batch_size = batch_size
@@ -120,7 +129,9 @@ class IntelStore:
     def _indicator_upsert(self) -> Any:
         stmt = self._insert(t.indicators)
         changes: dict[str, Any] = {name: stmt.excluded[name] for name in _UPDATED}
-        changes["first_seen"] = sa.func.coalesce(t.indicators.c.first_seen, stmt.excluded.first_seen)
+        changes["first_seen"] = sa.func.coalesce(
+            t.indicators.c.first_seen, stmt.excluded.first_seen
+        )
         return stmt.on_conflict_do_update(index_elements=list(UNIQUE), set_=changes)
 
     def upsert(self, indicators: Iterable[Indicator]) -> int:
@@ -188,14 +199,24 @@ class IntelStore:
             self._bump(conn)
 
     def record_source(
-        self, name: str, kind: str, *, location: str = "", last_timestamp: int | None = None,
-        loaded: int = 0, rejected: int = 0,
+        self,
+        name: str,
+        kind: str,
+        *,
+        location: str = "",
+        last_timestamp: int | None = None,
+        loaded: int = 0,
+        rejected: int = 0,
     ) -> None:
         """Remember a load or sync of ``name`` (and how far an incremental sync got)."""
         row: dict[str, Any] = {
-            "name": name, "kind": kind, "location": location, "last_sync_at": utcnow(),
-            "loaded": loaded, "rejected": rejected,
-        }  # fmt: skip
+            "name": name,
+            "kind": kind,
+            "location": location,
+            "last_sync_at": utcnow(),
+            "loaded": loaded,
+            "rejected": rejected,
+        }
         if last_timestamp is not None:
             row["last_timestamp"] = last_timestamp
         stmt = self._insert(t.sources).values(**row)
@@ -219,10 +240,14 @@ class IntelStore:
         if row is None:
             return None
         return SourceState(
-            name=row.name, kind=row.kind, location=row.location,
-            last_sync_at=utc(row.last_sync_at), last_timestamp=int(row.last_timestamp),
-            loaded=row.loaded, rejected=row.rejected,
-        )  # fmt: skip
+            name=row.name,
+            kind=row.kind,
+            location=row.location,
+            last_sync_at=utc(row.last_sync_at),
+            last_timestamp=int(row.last_timestamp),
+            loaded=row.loaded,
+            rejected=row.rejected,
+        )
 
     def warninglists(self) -> list[Warninglist]:
         """Every stored warninglist."""
@@ -230,14 +255,19 @@ class IntelStore:
             rows = conn.execute(sa.select(t.warninglists).order_by(t.warninglists.c.name))
             return [
                 Warninglist(
-                    name=r.name, description=r.description, version=int(r.version), type=r.type,
-                    matching_attributes=tuple(r.matching_attributes), entries=tuple(r.entries),
-                )  # fmt: skip
+                    name=r.name,
+                    description=r.description,
+                    version=int(r.version),
+                    type=r.type,
+                    matching_attributes=tuple(r.matching_attributes),
+                    entries=tuple(r.entries),
+                )
                 for r in rows
             ]
 
-    def is_active(self, kind: str, last_seen: datetime | None, updated_at: datetime,
-                  now: datetime) -> bool:  # fmt: skip
+    def is_active(
+        self, kind: str, last_seen: datetime | None, updated_at: datetime, now: datetime
+    ) -> bool:
         """Whether an indicator of ``kind`` last seen (or loaded) then still matches now."""
         period = self.decay.get(ObservableType(kind))
         if period is None:
@@ -250,18 +280,30 @@ class IntelStore:
         when = now or utcnow()
         c = t.indicators.c
         query = sa.select(
-            c.type, c.value, c.source, c.event_uuid, c.event_info, c.threat_level, c.tags,
-            c.last_seen, c.updated_at,
-        ).where(sa.or_(c.expires_at.is_(None), c.expires_at > when))  # fmt: skip
+            c.type,
+            c.value,
+            c.source,
+            c.event_uuid,
+            c.event_info,
+            c.threat_level,
+            c.tags,
+            c.last_seen,
+            c.updated_at,
+        ).where(sa.or_(c.expires_at.is_(None), c.expires_at > when))
         with self.engine.connect() as conn:
             result = conn.execution_options(yield_per=50_000).execute(query)
             for row in result:
                 if not self.is_active(row.type, row.last_seen, row.updated_at, when):
                     continue
                 yield StoredIndicator(
-                    row.type, row.value, row.source, row.event_uuid, row.event_info,
-                    row.threat_level, tuple(row.tags or ()),
-                )  # fmt: skip
+                    row.type,
+                    row.value,
+                    row.source,
+                    row.event_uuid,
+                    row.event_info,
+                    row.threat_level,
+                    tuple(row.tags or ()),
+                )
 
     def stats(self, now: datetime | None = None) -> dict[str, Any]:
         """Counts: total, active, expired, decayed, by type, by source; warninglists; sources."""
@@ -273,11 +315,12 @@ class IntelStore:
             by_source = dict(
                 conn.execute(sa.select(c.source, sa.func.count()).group_by(c.source)).all()
             )
-            expired = conn.execute(
-                sa.select(sa.func.count()).where(c.expires_at <= when)
-            ).scalar()
-            decayed = sum(self._decayed(conn, kind, period, when) for kind, period in
-                          self.decay.items() if period is not None)  # fmt: skip
+            expired = conn.execute(sa.select(sa.func.count()).where(c.expires_at <= when)).scalar()
+            decayed = sum(
+                self._decayed(conn, kind, period, when)
+                for kind, period in self.decay.items()
+                if period is not None
+            )
             lists = conn.execute(
                 sa.select(t.warninglists.c.name, t.warninglists.c.type, t.warninglists.c.version)
             ).all()
@@ -291,9 +334,15 @@ class IntelStore:
             "by_source": {k: int(v) for k, v in sorted(by_source.items())},
             "warninglists": [{"name": n, "type": ty, "version": int(v)} for n, ty, v in lists],
             "sources": [
-                {"name": s.name, "kind": s.kind, "location": s.location,
-                 "last_sync_at": utc(s.last_sync_at), "last_timestamp": int(s.last_timestamp),
-                 "loaded": s.loaded, "rejected": s.rejected}  # fmt: skip
+                {
+                    "name": s.name,
+                    "kind": s.kind,
+                    "location": s.location,
+                    "last_sync_at": utc(s.last_sync_at),
+                    "last_timestamp": int(s.last_timestamp),
+                    "loaded": s.loaded,
+                    "rejected": s.rejected,
+                }
                 for s in sources
             ],
             "version": self.version(),

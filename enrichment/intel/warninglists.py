@@ -80,17 +80,21 @@ def parse_warninglist(document: object, where: str) -> tuple[Warninglist, list[P
     for number, entry in enumerate(document["list"], start=1):
         reason = _entry_problem(kind, entry)
         if reason:
-            failures.append(ParseFailure(source=where, record=number, raw=str(entry), reason=reason))
+            failures.append(
+                ParseFailure(source=where, record=number, raw=str(entry), reason=reason)
+            )
         else:
             entries.append(str(entry).strip())
     attributes = document.get("matching_attributes") or []
     version = document.get("version", 0)
     warninglist = Warninglist(
-        name=name.strip(), type=kind, entries=tuple(entries),
+        name=name.strip(),
+        type=kind,
+        entries=tuple(entries),
         matching_attributes=tuple(str(a) for a in attributes),
         version=int(version) if str(version).isdigit() else 0,
         description=str(document.get("description", "")),
-    )  # fmt: skip
+    )
     return warninglist, failures
 
 
@@ -137,7 +141,9 @@ class WarninglistIndex:
         self._v4 = pytricia.PyTricia(32)
         self._v6 = pytricia.PyTricia(128)
         self._cidr_types: dict[str, frozenset[ObservableType]] = {}
-        self._by_type: dict[ObservableType, _TypedLists] = {t: _TypedLists() for t in ObservableType}
+        self._by_type: dict[ObservableType, _TypedLists] = {
+            t: _TypedLists() for t in ObservableType
+        }
         self.names: list[str] = []
         for warninglist in warninglists:
             self.add(warninglist)
