@@ -246,8 +246,10 @@ def flow_alert(where: tuple[str, str, int, int], group: FlowGroup, origin: Origi
         extra={
             "flows": {
                 "count": group.flows,
-                "packets": group.packets,
-                "bytes": group.bytes,
+                "pkts_to_server": group.pkts_to_server,
+                "bytes_to_server": group.bytes_to_server,
+                "pkts_to_client": group.pkts_to_client,
+                "bytes_to_client": group.bytes_to_client,
                 "first": group.first,
                 "last": group.last,
                 "client_ports": sorted(group.client_ports),
@@ -268,7 +270,7 @@ def capture_alerts(capture: Capture, origin: Origin) -> Iterator[Alert]:
     for where, hello in capture.tls.items():
         yield tls_alert(where, hello, origin)
     groups = capture.flows.groups()
-    busiest = sorted(groups.items(), key=lambda item: -item[1].bytes)
+    busiest = sorted(groups.items(), key=lambda item: -item[1].volume)
     for group_key, group in busiest[: capture.limits.max_flow_alerts]:
         yield flow_alert(group_key, group, origin)
     yield summary_alert(capture, origin, len(groups))

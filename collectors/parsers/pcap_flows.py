@@ -47,12 +47,19 @@ class FlowGroup:
     """Flows that share client, server, server port and protocol."""
 
     flows: int = 0
-    packets: int = 0
-    bytes: int = 0
+    pkts_to_server: int = 0
+    bytes_to_server: int = 0
+    pkts_to_client: int = 0
+    bytes_to_client: int = 0
     first: float = 0.0
     last: float = 0.0
     client_ports: set[int] = field(default_factory=set)
     apps: set[str] = field(default_factory=set)
+
+    @property
+    def volume(self) -> int:
+        """Bytes both ways."""
+        return self.bytes_to_server + self.bytes_to_client
 
 
 class FlowTable:
@@ -102,8 +109,10 @@ class FlowTable:
             if group is None:
                 group = grouped[(client, server, sport, proto)] = FlowGroup(first=stats.first)
             group.flows += 1
-            group.packets += stats.pkts_to_server + stats.pkts_to_client
-            group.bytes += stats.bytes_to_server + stats.bytes_to_client
+            group.pkts_to_server += stats.pkts_to_server
+            group.bytes_to_server += stats.bytes_to_server
+            group.pkts_to_client += stats.pkts_to_client
+            group.bytes_to_client += stats.bytes_to_client
             group.first = min(group.first, stats.first)
             group.last = max(group.last, stats.last)
             if len(group.client_ports) < 64:
