@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
-from pukara.cli.output import fail
+from pukara.cli.output import fail, safe_text
 from pukara.core.errors import PukaraError
 
 #: command-group modules under pukara.cli, each exposing register(subparsers)
@@ -54,6 +55,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if os.environ.get("PUKARA_DEBUG"):
+            raise
+        print(f"internal error: {type(exc).__name__}: {safe_text(exc)} "
+              "(set PUKARA_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 70
     return code
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress
 from rich.table import Table
 
 from pukara.core.errors import ConfigError, PukaraError
@@ -56,8 +57,6 @@ def fail(exc: PukaraError) -> int:
     return 2 if isinstance(exc, ConfigError) else 1
 
 
-def progress(total: int | None, description: str) -> Any:
-    """A rich progress bar on a terminal; a no-op elsewhere."""
-    from rich.progress import Progress
-
+def progress() -> Progress:
+    """A rich progress bar on stderr when it is a terminal; silent otherwise."""
     return Progress(console=_err, disable=not _err.is_terminal, transient=True)
