@@ -187,14 +187,16 @@ class YaraXMatcher:
     def _convert(self, rule: yara_x.Rule, data: bytes) -> RuleMatch:
         keep, most = self.limits.max_data_bytes, self.limits.max_instances
         strings = [
-            StringMatch(
-                p.identifier, m.offset, escape_bytes(data[m.offset : m.offset + keep], keep)
-            )
+            StringMatch(p.identifier, m.offset, escape_bytes(_matched(data, m), keep))
             for p in rule.patterns
             for m in p.matches[:most]
         ]
         meta = dict(rule.metadata)
         return RuleMatch(rule.identifier, rule.namespace, list(rule.tags), meta, strings)
+
+
+def _matched(data: bytes, match: yara_x.Match) -> bytes:
+    return data[match.offset : match.offset + match.length]
 
 
 def build_yarax_matcher(spec: WorkerSpec) -> YaraXMatcher:
