@@ -229,4 +229,5 @@ def _through_pymisp(event: Mapping[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # pymisp raises many kinds for a bad event
         raise ParseError(f"PyMISP refused the event: {exc}") from None
     loaded: dict[str, Any] = orjson.loads(misp_event.to_json())
-    return loaded.get("Event", loaded)
+    inner: dict[str, Any] = loaded.get("Event", loaded)
+    return inner

@@ -81,6 +81,15 @@ def utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
+def dialect_insert(engine: Engine, table: sa.Table) -> Any:
+    """The dialect's INSERT (it has ``on_conflict_do_update``): PostgreSQL or SQLite."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    if engine.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
 def indicator_row(indicator: Indicator, now: datetime | None = None) -> dict[str, Any]:
     """The table row of an Indicator."""
     return {
@@ -120,11 +129,7 @@ class IntelStore:
 
     # -- writes --------------------------------------------------------------------------
     def _insert(self, table: sa.Table) -> Any:
-        if self.engine.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert(table)
+        return dialect_insert(self.engine, table)
 
     def _indicator_upsert(self) -> Any:
         stmt = self._insert(t.indicators)
@@ -311,8 +316,10 @@ class IntelStore:
         c = t.indicators.c
         with self.engine.connect() as conn:
             total = conn.execute(sa.select(sa.func.count()).select_from(t.indicators)).scalar()
-            by_type = dict(conn.execute(sa.select(c.type, sa.func.count()).group_by(c.type)).all())
-            by_source = dict(
+            by_type: dict[str, int] = dict(
+                conn.execute(sa.select(c.type, sa.func.count()).group_by(c.type)).all()
+            )
+            by_source: dict[str, int] = dict(
                 conn.execute(sa.select(c.source, sa.func.count()).group_by(c.source)).all()
             )
             expired = conn.execute(sa.select(sa.func.count()).where(c.expires_at <= when)).scalar()

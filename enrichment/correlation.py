@@ -1,0 +1,308 @@
+"""Cross-entity correlation: the same thing seen at N or more entities within a window.
+
+Every alert that has an entity contributes *sightings*: one per observable key (roles other
+than ``context``, warninglisted values left out when an index is given) and one per
+non-suppressed indicator hit matched through a wider indicator (``indicator:cidr:…``,
+``indicator:domain:…`` when a CIDR or a parent domain matched). Sightings are kept per
+(exercise, key, entity) in ``intel_sightings`` — so correlation works across batches and
+restarts — and mirrored in memory (this process is assumed to be the only writer;
+:meth:`CorrelationEnricher.load` re-reads them).
+
+When ``min_entities`` distinct entities saw a key within ``window`` of its latest sighting
+(alert ``observed_at`` times), a campaign record is created (``intel_campaigns``) and then
+kept up to date. ``campaigns`` lists the campaigns created or joined by new entities in the
+last batch; the case layer turns them into campaign alerts and decides who sees the entity
+ids. Real and exercise alerts never mix: the exercise id is part of every key. The alerts
+carrying a campaign's key get a ``correlation`` hit naming the campaign and the number of
+entities — not which ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from enrichment.intel import tables as t
+from enrichment.intel.matcher import IntelIndex, IntelMatcher
+from enrichment.intel.store import dialect_insert, utc
+from pukara.core.schema import Alert, Hit, utcnow
+
+MAX_FINGERPRINTS = 20
+MAX_CAMPAIGN_FINGERPRINTS = 1000
+Warned = Callable[[str, str], list[str]]
+
+
+@dataclass
+class Sighting:
+    """One entity's sightings of one key."""
+
+    first_seen: datetime
+    last_seen: datetime
+    count: int = 0
+    fingerprints: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Campaign:
+    """A national campaign: one key seen at several entities."""
+
+    key: str
+    observable: str
+    exercise_id: str | None
+    entity_ids: list[str]
+    first_seen: datetime
+    last_seen: datetime
+    alert_fingerprints: list[str]
+    created: bool = False
+    new_entities: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "key": self.key,
+            "observable": self.observable,
+            "exercise_id": self.exercise_id,
+            "entity_ids": self.entity_ids,
+            "first_seen": self.first_seen.isoformat(),
+            "last_seen": self.last_seen.isoformat(),
+            "alert_fingerprints": self.alert_fingerprints,
+        }
+
+
+def campaign_key(exercise_id: str, observable: str) -> str:
+    """Stable id of the campaign on ``observable`` (in exercise ``exercise_id`` or real)."""
+    return hashlib.sha256(f"{exercise_id}\x1f{observable}".encode()).hexdigest()[:32]
+
+
+def alert_keys(alert: Alert, warned: Warned | None = None) -> Iterator[str]:
+    """The correlation keys of an alert."""
+    seen: set[str] = set()
+    for observable in alert.observables:
+        if observable.role == "context" or observable.key in seen:
+            continue
+        if warned is not None and warned(observable.type.value, observable.value):
+            continue
+        seen.add(observable.key)
+        yield observable.key
+    for hit in alert.hits:
+        if hit.kind != "indicator" or hit.suppressed or not hit.indicator_type:
+            continue
+        key = f"indicator:{hit.indicator_type}:{hit.indicator}"
+        if f"{hit.indicator_type}:{hit.indicator}" != hit.observable and key not in seen:
+            seen.add(key)
+            yield key
+
+
+class CorrelationEnricher:
+    """Finds keys seen at ``min_entities`` or more entities within ``window``."""
+
+    name = "correlation"
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        min_entities: int = 3,
+        window: timedelta = timedelta(hours=24),
+        intel: IntelMatcher | IntelIndex | None = None,
+    ) -> None:
+        self.engine = engine
+        self.min_entities = max(2, min_entities)
+        self.window = window
+        self.intel = intel
+        self.campaigns: list[Campaign] = []
+        self._sightings: dict[tuple[str, str], dict[str, Sighting]] = {}
+        self._campaigns: dict[str, Campaign] = {}
+        self.load()
+
+    def load(self) -> None:
+        """Read the sightings of the last window (before the newest one) and the campaigns."""
+        s = t.sightings.c
+        with self.engine.connect() as conn:
+            newest = utc(conn.execute(sa.select(sa.func.max(s.last_seen))).scalar())
+            rows = (
+                []
+                if newest is None
+                else conn.execute(
+                    sa.select(t.sightings).where(s.last_seen >= newest - self.window)
+                ).all()
+            )
+            campaigns = conn.execute(sa.select(t.campaigns)).all()
+        self._sightings.clear()
+        for row in rows:
+            data = row._mapping
+            entities = self._sightings.setdefault((data["exercise_id"], data["observable_key"]), {})
+            entities[data["entity_id"]] = Sighting(
+                utc(data["first_seen"]) or utcnow(),
+                utc(data["last_seen"]) or utcnow(),
+                int(data["count"]),
+                list(data["fingerprints"]),
+            )
+        self._campaigns = {c.key: _campaign_of(c) for c in campaigns}
+
+    def enrich(self, alerts: list[Alert]) -> None:
+        """Record the batch's sightings, create or update campaigns, mark the alerts."""
+        touched: dict[tuple[str, str], list[Alert]] = {}
+        dirty: set[tuple[str, str, str]] = set()
+        warned = self._warned()
+        for alert in alerts:
+            if alert.entity_id is None:
+                continue
+            exercise = alert.exercise_id or ""
+            fingerprint = alert.fingerprint()
+            for key in alert_keys(alert, warned):
+                self._see((exercise, key), alert.entity_id, alert.observed_at, fingerprint)
+                touched.setdefault((exercise, key), []).append(alert)
+                dirty.add((exercise, key, alert.entity_id))
+        self._save_sightings(dirty)
+        changed = [c for c in (self._evaluate(k) for k in touched) if c is not None]
+        self._save_campaigns(changed)
+        self.campaigns = [c for c in changed if c.created or c.new_entities]
+        self._mark(touched)
+
+    def _warned(self) -> Warned | None:
+        if self.intel is None:
+            return None
+        index = self.intel if isinstance(self.intel, IntelIndex) else self.intel.index()
+        return index.warninglisted
+
+    def _see(self, key: tuple[str, str], entity: str, when: datetime, fingerprint: str) -> None:
+        entities = self._sightings.setdefault(key, {})
+        sighting = entities.get(entity)
+        if sighting is None:
+            sighting = entities[entity] = Sighting(when, when)
+        sighting.first_seen = min(sighting.first_seen, when)
+        sighting.last_seen = max(sighting.last_seen, when)
+        sighting.count += 1
+        if fingerprint not in sighting.fingerprints:
+            sighting.fingerprints = [*sighting.fingerprints, fingerprint][-MAX_FINGERPRINTS:]
+
+    def _evaluate(self, key: tuple[str, str]) -> Campaign | None:
+        entities = self._sightings[key]
+        newest = max(s.last_seen for s in entities.values())
+        recent = {e: s for e, s in entities.items() if s.last_seen >= newest - self.window}
+        ckey = campaign_key(*key)
+        campaign = self._campaigns.get(ckey)
+        if campaign is None and len(recent) < self.min_entities:
+            return None
+        if campaign is None:
+            campaign = self._campaigns[ckey] = Campaign(
+                key=ckey,
+                observable=key[1],
+                exercise_id=key[0] or None,
+                entity_ids=[],
+                first_seen=newest,
+                last_seen=newest,
+                alert_fingerprints=[],
+                created=True,
+            )
+        else:
+            campaign.created = False
+        campaign.new_entities = sorted(set(recent) - set(campaign.entity_ids))
+        campaign.entity_ids = sorted({*campaign.entity_ids, *recent})
+        campaign.first_seen = min(campaign.first_seen, *(s.first_seen for s in recent.values()))
+        campaign.last_seen = max(campaign.last_seen, newest)
+        prints = dict.fromkeys(campaign.alert_fingerprints)
+        for sighting in recent.values():
+            prints.update(dict.fromkeys(sighting.fingerprints))
+        campaign.alert_fingerprints = list(prints)[-MAX_CAMPAIGN_FINGERPRINTS:]
+        return campaign
+
+    def _mark(self, touched: dict[tuple[str, str], list[Alert]]) -> None:
+        for key, batch_alerts in touched.items():
+            campaign = self._campaigns.get(campaign_key(*key))
+            if campaign is None:
+                continue
+            hit = Hit(
+                kind="correlation",
+                observable=key[1],
+                source="correlation",
+                meta={"campaign": campaign.key, "entities": len(campaign.entity_ids)},
+            )
+            for alert in batch_alerts:
+                if not any(h.kind == "correlation" and h.observable == key[1] for h in alert.hits):
+                    alert.hits.append(hit.model_copy())
+
+    def _save_sightings(self, dirty: set[tuple[str, str, str]]) -> None:
+        if not dirty:
+            return
+        rows = []
+        for exercise, key, entity in dirty:
+            s = self._sightings[(exercise, key)][entity]
+            rows.append(
+                {
+                    "exercise_id": exercise,
+                    "observable_key": key,
+                    "entity_id": entity,
+                    "first_seen": s.first_seen,
+                    "last_seen": s.last_seen,
+                    "count": s.count,
+                    "fingerprints": s.fingerprints,
+                }
+            )
+        stmt = dialect_insert(self.engine, t.sightings)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["exercise_id", "observable_key", "entity_id"],
+            set_={
+                n: stmt.excluded[n] for n in ("first_seen", "last_seen", "count", "fingerprints")
+            },
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt, rows)
+
+    def _save_campaigns(self, changed: list[Campaign]) -> None:
+        if not changed:
+            return
+        now = utcnow()
+        rows = [
+            {
+                "key": c.key,
+                "exercise_id": c.exercise_id or "",
+                "observable_key": c.observable,
+                "entity_ids": c.entity_ids,
+                "first_seen": c.first_seen,
+                "last_seen": c.last_seen,
+                "alert_fingerprints": c.alert_fingerprints,
+                "updated_at": now,
+            }
+            for c in changed
+        ]
+        stmt = dialect_insert(self.engine, t.campaigns)
+        names = ("entity_ids", "first_seen", "last_seen", "alert_fingerprints", "updated_at")
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["key"], set_={n: stmt.excluded[n] for n in names}
+        )
+        with self.engine.begin() as conn:
+            conn.execute(stmt, rows)
+
+    def stored_campaigns(self) -> list[Campaign]:
+        """Every campaign known (created in this run or before)."""
+        return sorted(self._campaigns.values(), key=lambda c: c.first_seen)
+
+    def prune(self, now: datetime | None = None) -> int:
+        """Forget in-memory sightings older than the window; returns how many keys went."""
+        cutoff = (now or utcnow()) - self.window
+        stale = [
+            k for k, v in self._sightings.items() if max(s.last_seen for s in v.values()) < cutoff
+        ]
+        for key in stale:
+            del self._sightings[key]
+        return len(stale)
+
+
+def _campaign_of(row: Any) -> Campaign:
+    return Campaign(
+        key=row.key,
+        observable=row.observable_key,
+        exercise_id=row.exercise_id or None,
+        entity_ids=list(row.entity_ids),
+        first_seen=utc(row.first_seen) or utcnow(),
+        last_seen=utc(row.last_seen) or utcnow(),
+        alert_fingerprints=list(row.alert_fingerprints),
+    )
