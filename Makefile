@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(BIN)/pukara demo
+	PUKARA_HOME=$${PUKARA_HOME:-$(CURDIR)/.demo-home} $(BIN)/pukara demo
 
 lint: install
 	$(BIN)/ruff check .

@@ -102,6 +102,12 @@ class Pipeline:
             progress(len(batch))
         return result
 
+    def ingest_alerts(self, batch: list[Alert]) -> IngestResult:
+        """Enrich and store alerts that were built in-process (replays, exercises)."""
+        result = IngestResult()
+        self._flush(batch, result, conn=None)
+        return result
+
     def ingest_in(self, report: RawReport, conn: Connection) -> IngestResult:
         """Ingest a bounded report inside the caller's write transaction (the API's)."""
         result = IngestResult()

@@ -26,6 +26,7 @@ GROUPS = (
     "intel",
     "scan",
     "audit",
+    "demo",
 )
 
 
