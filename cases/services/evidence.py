@@ -41,16 +41,17 @@ _WINDOWS_RESERVED = frozenset(
     | {"com¹", "com²", "com³", "lpt¹", "lpt²", "lpt³"}
 )
 _WINDOWS_FORBIDDEN = re.compile(r'[<>:"|?*]')
+_DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 _TYPE_TOKEN = re.compile(r"[^A-Za-z0-9!#$&^_.+\-/;= ]")
 
 
 def sanitize_filename(name: str) -> str:
-    """A harmless display name: basename only, no control or format characters, no leading
+    """A harmless display name: basename only, printable characters only, no leading
     dots, no Windows reserved device name, at most 255 UTF-8 bytes; ``unnamed`` if nothing
     is left."""
     name = unicodedata.normalize("NFC", name)
     name = re.split(r"[/\\]", name)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf", "Cs"))
+    name = "".join(_printable(ch) for ch in name)
     name = _WINDOWS_FORBIDDEN.sub("_", name).strip().lstrip(".").rstrip(". ").strip()
     if not name:
         return "unnamed"
@@ -58,6 +59,15 @@ def sanitize_filename(name: str) -> str:
     if stem in _WINDOWS_RESERVED:
         name = "_" + name
     return _truncate_utf8(name, MAX_FILENAME_BYTES)
+
+
+def _printable(ch: str) -> str:
+    """Drop control, format, unassigned, private and line-separator characters; any other
+    space becomes a plain space."""
+    category = unicodedata.category(ch)
+    if category in _DROPPED_CATEGORIES:
+        return ""
+    return " " if category == "Zs" else ch
 
 
 def _truncate_utf8(name: str, limit: int) -> str:
