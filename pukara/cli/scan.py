@@ -82,7 +82,7 @@ def _scanner(args: argparse.Namespace) -> tuple[Scanner, tuple[RuleError, ...]]:
 
 
 def _scan(scanner: Scanner, files: list[str], processes: int) -> Iterator[ScanResult]:
-    with progress(len(files), "scanning") as bar:
+    with progress() as bar:
         task = bar.add_task("scanning", total=len(files))
         for result in scanner.scan_paths(files, processes=processes):
             bar.advance(task)
