@@ -2,9 +2,9 @@
 
 - :func:`parse_time` reads ISO 8601 strings (``Z``, ``+0000``, ``+00:00``, space instead of
   ``T``) and epoch seconds (int, float or numeric string) into an aware UTC datetime.
-- :func:`make_observable` builds an :class:`Observable` through a bounded LRU cache. Values
-  are normalised once per distinct ``(type, value, role)``; Observable is frozen, so one
-  instance can be shared by many alerts. Invalid values give ``None`` instead of raising.
+- :func:`make_observable`, :func:`ip_observable`, :func:`host_observable` and
+  :class:`ObservableBag` (re-exported from ``_observe``) build Observables cheaply.
+- :func:`build_alert` assembles an Alert from validated parts without re-validating them.
 - :func:`alert_from_fields` turns a flat record keyed by IntelMQ harmonisation names
   (``source.ip``, ``classification.type``, ``time.source`` …) into an :class:`Alert`; keys it
   does not map are kept in ``extra`` under their own names. The IntelMQ, generic CSV/JSON and
@@ -20,14 +20,20 @@ import binascii
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
+from collectors.parsers._observe import (
+    MAX_OBSERVABLES,
+    OT,
+    ObservableBag,
+    host_observable,
+    ip_observable,
+    make_observable,
+)
 from collectors.parsers.base import failure, iter_lines, source_name
-from pukara.core.errors import InvalidInput
 from pukara.core.observables import ObservableType
 from pukara.core.schema import (
     MAX_TEXT,
@@ -39,11 +45,26 @@ from pukara.core.schema import (
     ParseFailure,
     RawReport,
 )
-from pukara.core.taxonomy import TLP, Severity
+from pukara.core.taxonomy import TLP, Severity, accepted_types
 
-OT = ObservableType
-MAX_OBSERVABLES = 200
 SkipCounter = Counter[str]
+__all__ = [
+    "MAX_OBSERVABLES",
+    "OT",
+    "ObservableBag",
+    "alert_from_fields",
+    "as_port",
+    "build_alert",
+    "clip",
+    "flatten",
+    "host_observable",
+    "ip_observable",
+    "json_lines",
+    "make_observable",
+    "parse_time",
+    "reason_of",
+    "stamp",
+]
 
 
 def json_lines(report: RawReport) -> Iterator[tuple[int, bytes, dict[str, Any] | ParseFailure]]:
@@ -99,136 +120,6 @@ def parse_time(value: Any) -> datetime | None:
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
-
-
-# Fast paths. The kernel's normalize() is exact but costly (ipaddress, IDNA for every
-# name). For the common case of a value that is *already* canonical, the functions below
-# prove it cheaply and return the canonical text, or None to fall back to normalize().
-# tests/collectors/test_fuzz_parsers_a.py checks with Hypothesis that whenever a fast path
-# answers, its answer equals normalize()'s.
-_DEFANG_MARKS = frozenset("[](){}")
-_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
-_URL_UNSAFE = frozenset("#[](){}\\") | {chr(c) for c in range(33)} | {chr(127)}
-_DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
-
-
-def fast_ipv4(value: str) -> str | None:
-    """``value`` if it is a canonical dotted-quad IPv4 address, else None."""
-    parts = value.split(".")
-    if len(parts) != 4:
-        return None
-    for part in parts:
-        if not (0 < len(part) <= 3 and part.isascii() and part.isdigit()):
-            return None
-        if (part[0] == "0" and len(part) > 1) or int(part) > 255:
-            return None
-    return value
-
-
-def fast_domain(value: str) -> str | None:
-    """The canonical form of a plain ASCII host name, or None if it needs the full path."""
-    if not value.isascii() or len(value) > 253 or _DEFANG_MARKS.intersection(value):
-        return None
-    text = value.rstrip(".").lower()
-    if not text or text.startswith(("hxxp", "fxp")) or "xn--" in text:
-        return None
-    for label in text.split("."):
-        if not 0 < len(label) <= 63 or label[0] == "-" or label[-1] == "-":
-            return None
-        if not _LABEL_CHARS.issuperset(label):
-            return None
-    if fast_ipv4(text) is not None:
-        return None
-    return text
-
-
-def fast_url(value: str) -> str | None:
-    """The canonical form of a simple ``scheme://host[:port]/path[?query]`` URL, or None."""
-    scheme, sep, rest = value.partition("://")
-    scheme = scheme.lower()
-    if not sep or scheme not in _DEFAULT_PORTS or len(value) > 4096:
-        return None
-    netloc, slash, path = rest.partition("/")
-    if not slash or path.endswith("?") or _URL_UNSAFE.intersection(path):
-        return None
-    host, colon, port = netloc.partition(":")
-    if colon:
-        if not (port.isascii() and port.isdigit() and len(port) <= 5) or port[0] == "0":
-            return None
-        if int(port) > 65535:
-            return None
-        if int(port) == _DEFAULT_PORTS[scheme]:
-            colon = port = ""
-    canonical_host = fast_ipv4(host) or fast_domain(host)
-    if canonical_host is None or (colon and not port):
-        return None
-    return f"{scheme}://{canonical_host}{colon}{port}/{path}"
-
-
-_FAST = {
-    OT.IPV4: fast_ipv4,
-    OT.DOMAIN: fast_domain,
-    OT.HOSTNAME: fast_domain,
-    OT.URL: fast_url,
-}
-
-
-@lru_cache(maxsize=1 << 16)
-def make_observable(kind: ObservableType, value: str, role: str | None = None) -> Observable | None:
-    """A normalised Observable, or None when ``value`` is not a valid ``kind``."""
-    fast = _FAST.get(kind)
-    canonical = fast(value) if fast is not None else None
-    if canonical is not None:
-        return Observable.model_construct(type=kind, value=canonical, role=role)
-    try:
-        return Observable(type=kind, value=value, role=role)
-    except (InvalidInput, ValueError):
-        return None
-
-
-def ip_observable(value: Any, role: str | None = None) -> Observable | None:
-    """An ipv4 or ipv6 Observable (chosen by the presence of ':'), or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    return make_observable(OT.IPV6 if ":" in value else OT.IPV4, value, role)
-
-
-def host_observable(value: Any, role: str | None = None) -> Observable | None:
-    """An IP observable if ``value`` is an address, else a hostname; None if neither."""
-    if not isinstance(value, str) or not value:
-        return None
-    first = value[0]
-    if first.isdigit() or first == "[" or ":" in value:
-        found = ip_observable(value.strip("[]"), role)
-        if found is not None:
-            return found
-    return make_observable(OT.HOSTNAME, value, role)
-
-
-class ObservableBag:
-    """Collects observables in order without duplicates, remembering values that were invalid."""
-
-    __slots__ = ("_seen", "invalid", "items")
-
-    def __init__(self) -> None:
-        self.items: list[Observable] = []
-        self.invalid: list[str] = []
-        self._seen: set[Observable] = set()
-
-    def add(self, found: Observable | None, original: Any = None) -> None:
-        """Add ``found``; when it is None and ``original`` was given, remember it as invalid."""
-        if found is None:
-            if original not in (None, ""):
-                self.invalid.append(str(original)[:256])
-            return
-        if found not in self._seen and len(self.items) < MAX_OBSERVABLES:
-            self._seen.add(found)
-            self.items.append(found)
-
-    def typed(self, kind: ObservableType, value: Any, role: str | None = None) -> None:
-        """Add ``value`` as ``kind`` if it is a non-empty string."""
-        if isinstance(value, str) and value:
-            self.add(make_observable(kind, value, role), value)
 
 
 def clip(text: Any, limit: int = MAX_TITLE) -> str:
@@ -365,13 +256,25 @@ def flatten(record: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+def class_of_type(type_: str) -> str | None:
+    """The RSIT class of a type name when exactly one class has it (types are unique)."""
+    wanted = type_.strip().lower()
+    owners = [name for name, types in accepted_types().items() if wanted in types]
+    return owners[0] if len(owners) == 1 else None
+
+
 def _classification(fields: Mapping[str, Any], extra: dict[str, Any]) -> Classification | None:
     taxonomy, type_ = fields.get("classification.taxonomy"), fields.get("classification.type")
     if not type_:
         return None
     try:
         if not taxonomy:
-            return Classification.parse(str(type_)) if "/" in str(type_) else None
+            if "/" in str(type_):
+                return Classification.parse(str(type_))
+            taxonomy = class_of_type(str(type_))
+            if taxonomy is None:
+                extra["classification.invalid"] = f"type {type_!r} without a taxonomy"
+                return None
         return Classification(taxonomy=str(taxonomy), type=str(type_))
     except ValueError as exc:
         extra["classification.invalid"] = f"{taxonomy}/{type_}: {exc}"
