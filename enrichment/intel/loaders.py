@@ -244,6 +244,8 @@ def load_warninglist_file(store: IntelStore, path: Path) -> LoadReport:
 # -- dispatch -------------------------------------------------------------------------------
 def sniff_kind(path: Path) -> str:
     """``misp-feed``, ``misp-event``, ``stix``, ``warninglist`` or ``list`` for ``path``."""
+    if not path.exists():
+        raise ParseError(f"{path}: no such file or folder")
     if path.is_dir():
         if (path / "manifest.json").is_file():
             return "misp-feed"
