@@ -1,0 +1,42 @@
+"""``pukara serve --host H --port P``: the entity API under uvicorn.
+
+Slow clients cannot hold the server (SECURITY C6): idle keep-alive connections close after
+``--keep-alive`` seconds, at most ``--limit-concurrency`` connections are served at once
+(the rest get 503), and h11 refuses a request head larger than ``--max-head`` bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+DEFAULT_KEEP_ALIVE = 5
+DEFAULT_CONCURRENCY = 200
+DEFAULT_MAX_HEAD = 64 * 1024
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``serve``."""
+    parser = subparsers.add_parser("serve", help="run the entity HTTP API")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port (8000)")
+    parser.add_argument("--keep-alive", type=int, default=DEFAULT_KEEP_ALIVE,
+                        help="close idle keep-alive connections after this many seconds")
+    parser.add_argument("--limit-concurrency", type=int, default=DEFAULT_CONCURRENCY,
+                        help="most connections served at once; the rest get 503")
+    parser.add_argument("--max-head", type=int, default=DEFAULT_MAX_HEAD,
+                        help="largest request head (request line and headers) in bytes")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the app and serve it until interrupted."""
+    import uvicorn
+
+    from pukara.server import build_app
+
+    app = build_app()
+    uvicorn.run(app, host=args.host, port=args.port, timeout_keep_alive=args.keep_alive,
+                limit_concurrency=args.limit_concurrency,
+                h11_max_incomplete_event_size=args.max_head, http="h11",
+                server_header=False, log_level="info")
+    return 0
