@@ -206,7 +206,9 @@ def _flow(event: dict[str, Any]) -> Flow | None:
 
 def _rule(event: dict[str, Any]) -> dict[str, Any]:
     """title, signature, signature_id, classification, severity, tags of an alert event."""
-    rule = _obj(event, "alert")
+    rule = event.get("alert")
+    if not isinstance(rule, dict):
+        raise ValueError("an alert event needs an 'alert' object")
     signature = rule.get("signature")
     sid, gid = rule.get("signature_id"), rule.get("gid", 1)
     category = rule.get("category")
