@@ -296,7 +296,7 @@ def summary_alert(capture: Capture, origin: Origin, groups: int) -> Alert:
                 "last": counters.last,
                 "linktypes": sorted(counters.linktypes),
                 "flows": len(capture.flows.flows),
-                "flows_not_tracked": capture.flows.dropped,
+                "packets_in_untracked_flows": capture.flows.dropped,
                 "flow_groups": groups,
                 "flow_groups_not_shown": groups - shown,
                 "dns_names": len(capture.dns),

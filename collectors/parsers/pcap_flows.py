@@ -1,7 +1,8 @@
 """The flow table (bounded, per 5-tuple, oriented client → server) and scan detection.
 
 A flow's client is the sender of its first packet, or the receiver when that packet is a
-TCP SYN-ACK. When the table is full, new flows are counted in ``dropped`` and not tracked.
+TCP SYN-ACK. When the table is full, new flows are not tracked; their packets are counted in
+``dropped``.
 At the end, flows are grouped per (client, server, server port, protocol) for the summary
 alerts: one alert per group rather than one per flow keeps big captures readable.
 

@@ -60,8 +60,9 @@ class SandboxLimits:
         return cls(**values)
 
 
-class _Stop(Exception):
-    """The child was told to stop: a CPU or wall-clock limit."""
+class _Stop(BaseException):
+    """The child was told to stop: a CPU or wall-clock limit (not an Exception: parsers
+    catch those)."""
 
 
 def encode(record: Record) -> bytes:

@@ -1,0 +1,469 @@
+"""PcapParser on the real captures in shared/data, hostile copies of them, and the sandbox.
+
+Expected facts come from the samples' own references: suricata-verify ``test.yaml`` checks
+(EVE fields Suricata's CI asserts for that pcap), Zeek btest logs, and scapy's readers as
+an independent count of packets. Hostile inputs are *constructed* here from real captures.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scapy.layers.inet import IP
+from scapy.layers.l2 import ARP
+from scapy.utils import RawPcapReader, rdpcap
+
+from collectors.parsers.pcap import PcapParser
+from pukara.core.schema import Alert, ParseFailure, RawReport, Record
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+VERIFY = DATA / "suricata" / "suricata-verify"
+REAL_CAPTURES = sorted(
+    [*DATA.glob("pcap/*.pcap"), *VERIFY.glob("*/*.pcap"), *DATA.glob("zeek/btest/*/*.pcap*")]
+)
+EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+def parse_bytes(data: bytes, filename: str = "capture.pcap", **metadata: Any) -> list[Record]:
+    report = RawReport(
+        stream=io.BytesIO(data),
+        source="sensor-test",
+        filename=filename,
+        metadata={"sandbox": False, **metadata},
+    )
+    return list(PcapParser().parse(report))
+
+
+def parse_file(path: Path, **metadata: Any) -> list[Record]:
+    return parse_bytes(path.read_bytes(), **metadata)
+
+
+def tagged(records: list[Record], tag: str) -> list[Alert]:
+    return [r for r in records if isinstance(r, Alert) and tag in r.tags]
+
+
+def failures(records: list[Record]) -> list[ParseFailure]:
+    return [r for r in records if isinstance(r, ParseFailure)]
+
+
+def summary(records: list[Record]) -> dict[str, Any]:
+    last = records[-1]
+    assert isinstance(last, Alert) and "summary" in last.tags
+    return last.extra["capture"]
+
+
+def keys(alert: Alert, role: str | None = None) -> set[str]:
+    return {o.key for o in alert.observables if role is None or o.role == role}
+
+
+def eve_checks(case: str, event_type: str) -> list[dict[str, Any]]:
+    """The ``match`` blocks of one event type in a suricata-verify test.yaml."""
+    spec = yaml.safe_load((VERIFY / case / "test.yaml").read_text())
+    matches = [c["filter"]["match"] for c in spec["checks"]]
+    return [m for m in matches if m.get("event_type") == event_type]
+
+
+@pytest.mark.parametrize("path", REAL_CAPTURES, ids=lambda p: p.name)
+def test_every_real_capture_parses_completely(path: Path) -> None:
+    records = parse_file(path)
+    assert failures(records) == []
+    expected_packets = sum(1 for _ in RawPcapReader(str(path)))
+    assert summary(records)["packets"] == expected_packets
+
+
+def test_sniff_recognises_pcap_and_pcapng_only() -> None:
+    parser = PcapParser()
+    assert parser.sniff((DATA / "pcap" / "zeek__irc-basic.pcap").read_bytes()[:64])
+    assert parser.sniff((DATA / "pcap" / "nfs3-01__input.pcap").read_bytes()[:64])  # big-endian
+    assert parser.sniff((DATA / "zeek/btest/http-sqli-dvwa/cooper-grill-dvwa.pcapng").read_bytes())
+    assert not parser.sniff(b'{"event_type": "alert"}')
+
+
+def test_http_facts_of_suricata_verify_bug_130() -> None:
+    (check,) = eve_checks("bug-130", "http")
+    records = parse_file(VERIFY / "bug-130" / "input.pcap")
+    (alert,) = tagged(records, "http")
+    (request,) = alert.extra["http"]["requests"]
+    assert request["host"] == check["http"]["hostname"] == "www.abcdefghij.com"
+    assert request["url"] == check["http"]["url"] == "/publication/pub.home/home.html"
+    assert request["user_agent"] == check["http"]["http_user_agent"]
+    assert request["method"] == check["http"]["http_method"]
+    assert alert.flow is not None
+    assert (alert.flow.src_ip, alert.flow.src_port) == (check["src_ip"], check["src_port"])
+    assert (alert.flow.dst_ip, alert.flow.dst_port) == (check["dest_ip"], check["dest_port"])
+    assert "hostname:www.abcdefghij.com" in keys(alert, "host")
+    assert "url:http://www.abcdefghij.com/publication/pub.home/home.html" in keys(alert, "url")
+    assert f"user-agent:{check['http']['http_user_agent']}" in keys(alert)
+
+
+def test_http_payload_attachments_carry_the_eicar_download() -> None:
+    records = parse_file(VERIFY / "output-eve-fileinfo" / "input.pcap")
+    (alert,) = tagged(records, "http")
+    assert alert.extra["http"]["requests"][0]["url"] == "/download/eicar.com"
+    by_name = {a.filename: a.data for a in alert.attachments}
+    assert by_name["http-1-client.bin"].startswith(b"GET /download/eicar.com HTTP/1.1\r\n")
+    assert EICAR in by_name["http-1-server.bin"]
+    assert EICAR not in by_name["http-1-client.bin"]
+
+
+def test_payload_caps_per_stream_and_global() -> None:
+    path = VERIFY / "decode-teredo-01" / "input.pcap"
+    records = parse_file(path, stream_bytes=100, payload_total=250)
+    sizes = [len(a.data) for alert in tagged(records, "http") for a in alert.attachments]
+    assert all(size <= 100 for size in sizes)
+    assert sum(sizes) == 250
+    assert summary(records)["payload_bytes_kept"] == 250
+
+
+def test_dns_facts_of_suricata_verify_teredo() -> None:
+    records = parse_file(VERIFY / "decode-teredo-01" / "input.pcap")
+    dns = {(a.extra["dns"]["rrname"], a.extra["dns"]["rrtype"]): a for a in tagged(records, "dns")}
+    response = next(
+        c for c in eve_checks("decode-teredo-01", "dns") if c.get("dns.type") == "response"
+    )
+    alert = dns[(response["dns.queries[0].rrname"], response["dns.queries[0].rrtype"])]
+    answers = {(a["rrtype"], a["rdata"]) for a in alert.extra["dns"]["answers"]}
+    assert ("CNAME", response["dns.answers[0].rdata"]) in answers
+    aaaa = ipaddress.ip_address(response["dns.answers[1].rdata"]).compressed
+    assert ("AAAA", aaaa) in answers
+    assert alert.extra["dns"]["clients"] == [response["dest_ip"]]
+    assert alert.extra["dns"]["servers"] == [response["src_ip"]]
+    assert {"domain:ipv6.google.com", "domain:ipv6.l.google.com"} <= keys(alert)
+    assert f"ipv6:{aaaa}" in keys(alert, "answer")
+    assert dns[("www.wireshark.org.gateway.2wire.net", "AAAA")].extra["dns"]["rcodes"] == [
+        "REFUSED"
+    ]
+
+
+def test_dns_over_tcp_of_suricata_verify_task_7018() -> None:
+    records = parse_file(VERIFY / "dns__task-7018-ids-dns-keywords" / "input.pcap")
+    answers = {
+        a.extra["dns"]["rrname"]: {x["rdata"] for x in a.extra["dns"]["answers"]}
+        for a in tagged(records, "dns")
+    }
+    expected: dict[str, set[str]] = {}
+    for check in eve_checks("dns__task-7018-ids-dns-keywords", "dns"):
+        if check.get("dns.type") == "response":
+            name = check["dns.answers[0].rrname"]
+            expected[name] = {v for k, v in check.items() if k.endswith("].rdata")}
+    assert expected == {
+        "suricata.io": {"35.212.0.44"},
+        "oisf.net": {"192.0.78.190", "192.0.78.209"},
+        "suricata.org": {"15.197.148.33", "3.33.130.190"},
+    }
+    assert answers == expected
+    assert all(a.flow and a.flow.proto == "tcp" for a in tagged(records, "dns"))
+
+
+def test_tls_sni_and_flow_counters_of_community_id_ipv6() -> None:
+    records = parse_file(VERIFY / "community-id-ipv6" / "input.pcap")
+    tls = {a.extra["tls"]["sni"]: a for a in tagged(records, "tls")}
+    flows = {a.flow.dst_ip: a.extra["flows"] for a in tagged(records, "flow") if a.flow}
+    for check in eve_checks("community-id-ipv6", "tls"):
+        alert = tls[check["tls.sni"]]
+        assert alert.flow is not None
+        assert alert.flow.src_ip == ipaddress.ip_address(check["src_ip"]).compressed
+        assert alert.flow.src_port == check["src_port"]
+        assert alert.flow.dst_ip == ipaddress.ip_address(check["dest_ip"]).compressed
+        assert f"hostname:{check['tls.sni']}" in keys(alert, "sni")
+        assert len(alert.extra["tls"]["ja3"]) == 1
+    for check in eve_checks("community-id-ipv6", "flow"):
+        counted = flows[ipaddress.ip_address(check["dest_ip"]).compressed]
+        assert counted["pkts_to_server"] == check["flow.pkts_toserver"]
+        assert counted["pkts_to_client"] == check["flow.pkts_toclient"]
+        assert counted["bytes_to_server"] == check["flow.bytes_toserver"]
+        assert counted["bytes_to_client"] == check["flow.bytes_toclient"]
+
+
+def test_udp_and_tcp_flow_counters_of_teredo() -> None:
+    records = parse_file(VERIFY / "decode-teredo-01" / "input.pcap")
+    flows = {
+        (a.flow.src_ip, a.flow.dst_ip, a.flow.dst_port): a.extra["flows"]
+        for a in tagged(records, "flow")
+        if a.flow
+    }
+    checks = [c for c in eve_checks("decode-teredo-01", "flow") if "dest_port" in c]
+    assert len(checks) == 11  # the twelfth is the IPv6 flow inside Teredo, not decoded
+    for check in checks:
+        counted = flows[(check["src_ip"], check["dest_ip"], check["dest_port"])]
+        assert check["src_port"] in counted["client_ports"]
+        assert (counted["pkts_to_server"], counted["bytes_to_server"]) == (
+            check["flow.pkts_toserver"],
+            check["flow.bytes_toserver"],
+        )
+        assert (counted["pkts_to_client"], counted["bytes_to_client"]) == (
+            check["flow.pkts_toclient"],
+            check["flow.bytes_toclient"],
+        )
+
+
+def test_zeek_http_get_matches_http_log() -> None:
+    log = (DATA / "zeek/btest/http-get/http.log").read_text().splitlines()
+    fields = next(line for line in log if line.startswith("#fields")).split("\t")[1:]
+    values = next(line for line in log if not line.startswith("#")).split("\t")
+    row = dict(zip(fields, values, strict=True))
+    records = parse_file(DATA / "zeek/btest/http-get/get.pcap")
+    (alert,) = tagged(records, "http")
+    (request,) = alert.extra["http"]["requests"]
+    assert (
+        (request["host"], request["url"], request["user_agent"])
+        == (row["host"], row["uri"], row["user_agent"])
+        == ("bro.org", "/download/CHANGES.bro-aux.txt", "Wget/1.14 (darwin12.2.0)")
+    )
+    assert alert.flow is not None and alert.flow.src_ip == row["id.orig_h"]
+
+
+def test_pcapng_http_sqli_requests() -> None:
+    records = parse_file(DATA / "zeek/btest/http-sqli-dvwa/cooper-grill-dvwa.pcapng")
+    urls = [r["url"] for a in tagged(records, "http") for r in a.extra["http"]["requests"]]
+    assert urls == [
+        "/dvwa/vulnerabilities/sqli/?id=1%27+OR+%271%27%3D%271&Submit=Submit",
+        "/dvwa/vulnerabilities/sqli/?id=1%27+UNION+SELECT+NULL%2C+version%28%29+%23&Submit=Submit",
+        "/dvwa/vulnerabilities/sqli/?id=2%27+OR+%272%27%3D%272&Submit=Submit",
+    ]
+    assert summary(records)["linktypes"] == [1]
+
+
+def test_nmap_arp_sweep_is_a_scanner_alert() -> None:
+    path = DATA / "pcap" / "zeek__nmap-vsn.pcap"
+    swept = {
+        p[ARP].pdst
+        for p in rdpcap(str(path))
+        if ARP in p and p[ARP].op == 1 and p[ARP].psrc == "192.168.1.71"
+    }
+    records = parse_file(path)
+    (scan,) = tagged(records, "scan")
+    assert str(scan.classification) == "information-gathering/scanner"
+    assert scan.severity.value == "medium"
+    assert "ipv4:192.168.1.71" in keys(scan, "scanner")
+    assert scan.extra["scan"]["hosts_on_port"] == {"arp/0": len(swept)}
+    assert len(swept) == 245
+
+
+def test_scan_thresholds_come_from_metadata() -> None:
+    path = DATA / "pcap" / "zeek__nmap-vsn.pcap"
+    (scan,) = tagged(parse_file(path, scan_min_hosts=7, scan_min_ports=2), "scan")
+    assert scan.extra["scan"]["hosts_on_port"] == {"tcp/80": 7, "arp/0": 245}
+    assert scan.extra["scan"]["ports_on_host"]["192.168.1.63"] == 2
+    assert tagged(parse_file(path, scan_min_hosts=1000), "scan") == []
+
+
+def test_flow_table_cap_is_counted() -> None:
+    path = VERIFY / "decode-teredo-01" / "input.pcap"
+    first_flows: list[tuple[int, frozenset[tuple[str, int]]]] = []
+    untracked = 0
+    for packet in rdpcap(str(path)):
+        ip = packet[IP]
+        flow = (ip.proto, frozenset({(ip.src, ip.payload.sport), (ip.dst, ip.payload.dport)}))
+        if flow not in first_flows and len(first_flows) < 3:
+            first_flows.append(flow)
+        untracked += flow not in first_flows
+    records = parse_file(path, max_flows=3, max_flow_alerts=2)
+    counters = summary(records)
+    assert counters["flows"] == 3
+    assert counters["packets_in_untracked_flows"] == untracked == 67
+    assert len(tagged(records, "flow")) == 2
+    assert counters["flow_groups_not_shown"] == counters["flow_groups"] - 2
+
+
+# --- hostile inputs, constructed from real captures --------------------------------------
+
+BUG_130 = VERIFY / "bug-130" / "input.pcap"
+
+
+def record_offsets(data: bytes) -> list[int]:
+    """Byte offset of each record header in a little-endian pcap."""
+    offsets, pos = [], 24
+    while pos + 16 <= len(data):
+        offsets.append(pos)
+        pos += 16 + struct.unpack_from("<I", data, pos + 8)[0]
+    return offsets
+
+
+def test_truncated_record_keeps_earlier_packets() -> None:
+    data = BUG_130.read_bytes()
+    offsets = record_offsets(data)
+    assert len(offsets) == 14
+    cut = data[: offsets[9] + 16 + 10]  # record 10: full header, 10 bytes of data
+    records = parse_bytes(cut)
+    (failure,) = failures(records)
+    assert failure.record == 10
+    assert failure.reason.startswith("truncated record: 10 of ")
+    assert summary(records)["packets"] == 9
+    (http,) = tagged(records, "http")
+    assert http.extra["http"]["requests"][0]["host"] == "www.abcdefghij.com"
+
+
+def test_truncated_record_header() -> None:
+    data = BUG_130.read_bytes()
+    records = parse_bytes(data[: record_offsets(data)[5] + 7])
+    (failure,) = failures(records)
+    assert (failure.record, failure.reason) == (6, "truncated record header (7 of 16 bytes)")
+    assert summary(records)["packets"] == 5
+
+
+def test_corrupt_caplen_stops_with_the_record_number() -> None:
+    data = bytearray(BUG_130.read_bytes())
+    struct.pack_into("<I", data, record_offsets(bytes(data))[2] + 8, 0xFFFFFFF0)
+    records = parse_bytes(bytes(data))
+    (failure,) = failures(records)
+    assert failure.record == 3
+    assert failure.reason == "corrupt record header: caplen 4294967280 exceeds 262144"
+    assert summary(records)["packets"] == 2
+
+
+def test_caplen_greater_than_len_skips_only_that_record() -> None:
+    data = bytearray(BUG_130.read_bytes())
+    struct.pack_into("<I", data, record_offsets(bytes(data))[4] + 12, 20)
+    records = parse_bytes(bytes(data))
+    (failure,) = failures(records)
+    assert failure.record == 5
+    assert failure.reason.endswith("> len 20: record skipped")
+    assert summary(records)["packets"] == 13
+
+
+def test_huge_snaplen_is_harmless() -> None:
+    data = bytearray(BUG_130.read_bytes())
+    struct.pack_into("<I", data, 16, 0xFFFFFFFF)
+    records = parse_bytes(bytes(data))
+    assert failures(records) == []
+    assert summary(records)["packets"] == 14
+
+
+def test_garbage_after_the_file_header() -> None:
+    data = BUG_130.read_bytes()[:24] + bytes(range(256)) * 4
+    records = parse_bytes(data)
+    (failure,) = failures(records)
+    assert failure.record == 1
+    assert failure.reason.startswith("corrupt record header: caplen ")
+    assert summary(records)["packets"] == 0
+
+
+def test_not_a_capture() -> None:
+    records = parse_bytes(b"GET / HTTP/1.1\r\n\r\n")
+    (failure,) = failures(records)
+    assert (failure.record, failure.reason) == (0, "not a pcap or pcapng file (magic 47455420)")
+    assert summary(records)["packets"] == 0
+
+
+PCAPNG = DATA / "zeek/btest/http-sqli-dvwa/cooper-grill-dvwa.pcapng"
+
+
+def pcapng_blocks(data: bytes) -> list[tuple[int, int]]:
+    """(offset, type) of each block of a little-endian pcapng."""
+    blocks, pos = [], 0
+    while pos + 8 <= len(data):
+        kind, length = struct.unpack_from("<II", data, pos)
+        blocks.append((pos, kind))
+        pos += length
+    return blocks
+
+
+def test_pcapng_unknown_block_is_reported_and_skipped() -> None:
+    data = PCAPNG.read_bytes()
+    blocks = pcapng_blocks(data)
+    assert [kind for _, kind in blocks[:3]] == [0x0A0D0D0A, 1, 6]
+    unknown = struct.pack("<II", 0x0000ABCD, 20) + b"junk" * 2 + struct.pack("<I", 20)
+    offset = blocks[5][0]  # after the IDB and three packets: reported with record 4
+    records = parse_bytes(data[:offset] + unknown + data[offset:])
+    (failure,) = failures(records)
+    assert failure.reason == "unknown pcapng block type 0x0000abcd skipped"
+    assert failure.record == 4
+    assert summary(records)["packets"] == sum(1 for _ in RawPcapReader(str(PCAPNG)))
+    assert len(tagged(records, "http")) == 3
+
+
+def test_pcapng_truncated_block() -> None:
+    data = PCAPNG.read_bytes()
+    blocks = pcapng_blocks(data)
+    assert {kind for _, kind in blocks[2:11]} == {6}  # block 10 is the ninth packet
+    records = parse_bytes(data[: blocks[10][0] + 30])
+    (failure,) = failures(records)
+    assert failure.reason == "truncated block: 22 of 80 body bytes"
+    assert failure.record == 9
+    assert summary(records)["packets"] == 8
+
+
+SMALL = DATA / "pcap" / "http-evader__http-evader-011__input.pcap"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    flips=st.lists(st.tuples(st.integers(0, 920), st.integers(0, 255)), max_size=12),
+    cut=st.integers(0, 921),
+)
+def test_mutated_capture_never_raises(flips: list[tuple[int, int]], cut: int) -> None:
+    data = bytearray(SMALL.read_bytes())
+    for position, value in flips:
+        data[position % len(data)] = value
+    records = parse_bytes(bytes(data[: max(cut, 4)]))
+    assert all(isinstance(r, Alert | ParseFailure) for r in records)
+    assert "summary" in records[-1].tags  # type: ignore[union-attr]
+
+
+# --- the sandbox ---------------------------------------------------------------------------
+
+
+def parse_sandboxed(path: Path, **metadata: Any) -> list[Record]:
+    with path.open("rb") as stream:
+        report = RawReport(
+            stream=stream,
+            source="sensor-test",
+            filename=path.name,
+            metadata={"path": str(path), **metadata},
+        )
+        return list(PcapParser().parse(report))
+
+
+def test_sandbox_gives_the_same_records_as_in_process() -> None:
+    path = VERIFY / "decode-teredo-01" / "input.pcap"
+    inside = [r for r in parse_bytes(path.read_bytes(), path.name) if isinstance(r, Alert)]
+    child = parse_sandboxed(path)
+    assert [a.title for a in child] == [a.title for a in inside]
+    assert [a.observables for a in child] == [a.observables for a in inside]  # type: ignore[union-attr]
+    assert [a.attachments for a in child] == [a.attachments for a in inside]  # type: ignore[union-attr]
+    assert [a.extra for a in child] == [a.extra for a in inside]  # type: ignore[union-attr]
+
+
+def many_http_requests(tmp_path: Path, count: int) -> Path:
+    """A constructed capture: bug-130's HTTP request packet repeated with new client ports."""
+    data = BUG_130.read_bytes()
+    offsets = record_offsets(data)
+    records = [data[o : o + 16 + struct.unpack_from("<I", data, o + 8)[0]] for o in offsets]
+    request = next(r for r in records if b"GET /publication" in r)
+    body = bytearray()
+    for n in range(count):
+        record = bytearray(request)
+        struct.pack_into("!H", record, 16 + 14 + 20, 1024 + n % 60000)
+        body += record
+    path = tmp_path / "many-requests.pcap"
+    path.write_bytes(data[:24] + bytes(body))
+    return path
+
+
+def test_sandbox_cpu_limit_keeps_what_was_read(tmp_path: Path) -> None:
+    path = many_http_requests(tmp_path, 60_000)
+    records = parse_sandboxed(path, sandbox_cpu_seconds=1, max_http_sessions=100)
+    (failure,) = failures(records)
+    assert failure.reason == "unparseable: cpu limit (1 s)"
+    assert 0 < summary(records)["packets"] < 60_000
+
+
+def test_sandbox_memory_limit(tmp_path: Path) -> None:
+    records = parse_sandboxed(BUG_130, sandbox_memory_mb=1)
+    assert [f.reason for f in failures(records)] == ["unparseable: memory limit (1 MB)"]
+
+
+def test_sandbox_wall_clock_limit(tmp_path: Path) -> None:
+    path = many_http_requests(tmp_path, 60_000)
+    records = parse_sandboxed(path, sandbox_wall_seconds=0.5)
+    assert [f.reason for f in failures(records)] == ["unparseable: wall-clock limit (0.5 s)"]
+    assert 0 < summary(records)["packets"] < 60_000
