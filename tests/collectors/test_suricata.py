@@ -216,7 +216,15 @@ def test_category_table_and_severity_mapping() -> None:
         assert (str(alert.classification), alert.severity) == (classification, level), category
 
 
-GOOD = b'{"timestamp":"2024-03-01T10:00:00Z","event_type":"alert","src_ip":"10.0.0.1","dest_ip":"10.0.0.2","alert":{"signature_id":7,"signature":"ok","category":"Misc activity","severity":2}}'
+GOOD = orjson.dumps(
+    {
+        "timestamp": "2024-03-01T10:00:00Z",
+        "event_type": "alert",
+        "src_ip": "10.0.0.1",
+        "dest_ip": "10.0.0.2",
+        "alert": {"signature_id": 7, "signature": "ok", "category": "Misc activity", "severity": 2},
+    }
+)
 
 
 @pytest.mark.parametrize(
