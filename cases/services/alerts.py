@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -45,6 +45,41 @@ class WriteOutcome:
     duplicates: int = 0
 
 
+_COLUMNS = (
+    "fingerprint", "source", "source_ref", "entity_id", "title", "classification", "severity",
+    "tlp", "status", "observed_at", "first_seen", "last_seen", "count", "hit_count",
+    "exercise_id", "doc", "raw",
+)
+_SQLITE_UPSERT = (
+    f"INSERT INTO alerts ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+    "ON CONFLICT (fingerprint) DO UPDATE SET count = alerts.count + excluded.count, "
+    "last_seen = max(alerts.last_seen, excluded.last_seen)"
+)
+
+
+def _sqlite_time(value: datetime) -> str:
+    """UTC as SQLAlchemy's SQLite DateTime stores it (so reads and comparisons agree)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _hit_count(alert: Alert) -> int:
+    count = 0
+    for hit in alert.hits:
+        if not hit.suppressed:
+            count += 1
+    return count
+
+
+def _sqlite_row(alert: Alert, fingerprint: str, count: int) -> tuple[Any, ...]:
+    seen = _sqlite_time(alert.observed_at)
+    return (
+        fingerprint, alert.source, alert.source_ref, alert.entity_id, alert.title,
+        str(alert.classification), alert.severity.value, alert.tlp.value, "new", seen, seen,
+        seen, count, _hit_count(alert) if alert.hits else 0, alert.exercise_id,
+        alert.model_dump_json(exclude=_DOC_EXCLUDE), alert.raw,
+    )
+
+
 def _row(alert: Alert, fingerprint: str, count: int) -> dict[str, Any]:
     return {
         "fingerprint": fingerprint,
@@ -60,7 +95,7 @@ def _row(alert: Alert, fingerprint: str, count: int) -> dict[str, Any]:
         "first_seen": alert.observed_at,
         "last_seen": alert.observed_at,
         "count": count,
-        "hit_count": sum(1 for h in alert.hits if not h.suppressed),
+        "hit_count": _hit_count(alert),
         "exercise_id": alert.exercise_id,
         "doc": alert.model_dump_json(exclude=_DOC_EXCLUDE),
         "raw": alert.raw,
@@ -90,6 +125,8 @@ def write_batch(conn: Connection, batch: Sequence[Alert], bucket_seconds: int) -
         folded[key] = (alert, 1) if known is None else (known[0], known[1] + 1)
     if not folded:
         return WriteOutcome()
+    if conn.dialect.name == "sqlite":
+        return _write_sqlite(conn, folded, len(batch))
     existing: set[str] = set()
     keys = list(folded)
     for start in range(0, len(keys), 500):
@@ -100,6 +137,19 @@ def write_batch(conn: Connection, batch: Sequence[Alert], bucket_seconds: int) -
     conn.execute(_upsert(conn.dialect.name), rows)
     new = len(folded) - len(existing)
     return WriteOutcome(accepted=new, duplicates=len(batch) - new)
+
+
+def _write_sqlite(conn: Connection, folded: dict[str, tuple[Alert, int]],
+                  received: int) -> WriteOutcome:
+    """SQLite fast path: one executemany; new rows are those above the previous max id.
+
+    Exact because SQLite write transactions are serialised (BEGIN IMMEDIATE).
+    """
+    before = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM alerts").scalar_one()
+    rows = [_sqlite_row(alert, key, count) for key, (alert, count) in folded.items()]
+    conn.exec_driver_sql(_SQLITE_UPSERT, rows)
+    new = conn.exec_driver_sql("SELECT count(*) FROM alerts WHERE id > ?", (before,)).scalar_one()
+    return WriteOutcome(accepted=int(new), duplicates=received - int(new))
 
 
 class AlertService:
