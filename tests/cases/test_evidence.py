@@ -5,18 +5,28 @@ from __future__ import annotations
 import hashlib
 import io
 import stat
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from cases.services.evidence import (
     EvidenceStore,
     sanitize_content_type,
     sanitize_filename,
 )
+from cases.services.identity import Identity, Principal, Role
+from cases.services.incidents import IncidentService
+from cases.store.engine import Store, make_engine
+from cases.store.tables import audit_log, evidence
+from pukara.core.config import Settings
 from pukara.core.errors import InvalidInput, NotFound, PayloadTooLarge
+from pukara.core.schema import Entity, IncidentReport
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 EICAR_SHA256 = "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f"
@@ -170,3 +180,58 @@ def test_paths_only_from_a_valid_sha256(store: EvidenceStore, bad: str) -> None:
 def test_open_missing_blob(store: EvidenceStore) -> None:
     with pytest.raises(NotFound):
         store.open("0" * 64)
+
+
+@pytest.fixture
+def service(tmp_path: Path, pukara_home: Path) -> Iterator[IncidentService]:
+    case_store = Store(make_engine(f"sqlite:///{tmp_path / 'pukara.db'}"), home=tmp_path).open()
+    identity = Identity(case_store)
+    for slug in ("ent-a", "ent-b"):
+        identity.add_entity(Entity(id=slug, name=slug, sector="energy"))
+    yield IncidentService(case_store, Settings(home=pukara_home),
+                          EvidenceStore(tmp_path / "evidence"))
+    case_store.close()
+
+
+def _incident_with_sample(service: IncidentService, principal: Principal) -> dict[str, Any]:
+    report = IncidentReport(title="Muestra", classification="malicious-code/infected-system",
+                            detected_at=datetime(2026, 3, 1, tzinfo=UTC))
+    with service.store.write() as conn:
+        incident = service.submit(conn, principal, report)
+        return service.add_evidence(conn, principal, incident["id"], filename="eicar.com",
+                                    content_type="application/x-msdownload",
+                                    stream=io.BytesIO(EICAR), max_bytes=1024)
+
+
+def test_delete_keeps_the_blob_while_another_entity_references_it(
+    service: IncidentService,
+) -> None:
+    entity_a = Principal(Role.REPORTER, 1, entity_id="ent-a")
+    entity_b = Principal(Role.REPORTER, 2, entity_id="ent-b")
+    copy_a = _incident_with_sample(service, entity_a)
+    copy_b = _incident_with_sample(service, entity_b)
+    blobs = service.evidence
+    assert copy_a["sha256"] == copy_b["sha256"] == EICAR_SHA256
+    assert copy_a["id"] != copy_b["id"]
+    assert files_under(blobs.root) == [blobs.path(EICAR_SHA256)]
+    with service.store.read() as conn:  # the declared type is kept only as metadata
+        assert conn.execute(select(evidence.c.entity_id, evidence.c.declared_type)
+                            .order_by(evidence.c.entity_id)).all() == [
+            ("ent-a", "application/x-msdownload"), ("ent-b", "application/x-msdownload")]
+    with pytest.raises(NotFound):  # B cannot delete A's copy, even naming its ids
+        service.delete_evidence(entity_b, copy_a["incident_id"], copy_a["id"])
+    with pytest.raises(NotFound):  # nor reach it through its own incident
+        service.delete_evidence(entity_b, copy_b["incident_id"], copy_a["id"])
+    assert service.delete_evidence(entity_a, copy_a["incident_id"], copy_a["id"]) is False
+    assert service.get(entity_a, copy_a["incident_id"])["evidence"] == []
+    assert [e["id"] for e in service.get(entity_b, copy_b["incident_id"])["evidence"]] == [
+        copy_b["id"]]
+    with blobs.open(EICAR_SHA256) as handle:
+        assert handle.read() == EICAR
+    assert service.delete_evidence(entity_b, copy_b["incident_id"], copy_b["id"]) is True
+    assert files_under(blobs.root) == []
+    with service.store.read() as conn:
+        assert [r.details["sha256"] for r in conn.execute(
+            select(audit_log).where(audit_log.c.action == "evidence.delete"))] == [
+            EICAR_SHA256, EICAR_SHA256]
+        assert conn.execute(select(evidence.c.id)).all() == []
