@@ -59,6 +59,8 @@ _TITLES = {
 
 #: the one body every authentication failure gets (SECURITY A1)
 UNAUTHORIZED_DETAIL = "invalid or missing bearer token"
+#: the one body every 404 gets, whatever is missing or hidden (B1: no existence oracle)
+NOT_FOUND_DETAIL = "no such object for this caller"
 
 
 class Problem(StarletteHTTPException):
@@ -132,6 +134,8 @@ def _pukara_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PukaraError)
     if exc.status == 401:
         return unauthorized()
+    if exc.status == 404:
+        return problem_response(404, NOT_FOUND_DETAIL)
     headers = {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
@@ -152,6 +156,8 @@ def _http_exception(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 401:
         return unauthorized()
+    if exc.status_code == 404:
+        return problem_response(404, NOT_FOUND_DETAIL)
     errors = exc.errors if isinstance(exc, Problem) else []
     title = exc.title if isinstance(exc, Problem) else None
     return problem_response(exc.status_code, str(exc.detail), errors=errors,

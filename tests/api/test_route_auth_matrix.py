@@ -1,0 +1,136 @@
+"""A6: every route not on the public allow-list needs a token, generated from app.routes.
+
+Two checks per route: declarative (the route's dependency tree includes
+``current_principal``) and behavioural (every method answers 401 without a token, with the
+one uniform body). The declarative check is what catches a new route added without the
+dependency even though the gate would still cover it; the test proves it by adding one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+from fastapi.testclient import TestClient
+from starlette.routing import Route
+
+from cases.api.auth import PUBLIC_PATHS, current_principal
+from cases.api.problems import UNAUTHORIZED_DETAIL
+from tests.api.conftest import ApiEnv, Principals
+
+SAMPLE_PATH_VALUES = {"incident_id": "8d3c1c55-7d7b-4c6e-9a51-3f1d9b8f0f11"}
+UNAUTHORIZED_BODY = {"type": "urn:pukara:problem:unauthorized", "title": "Unauthorized",
+                     "status": 401, "detail": UNAUTHORIZED_DETAIL, "errors": []}
+
+
+def _calls(dependant: Any) -> set[Any]:
+    found = {dependant.call}
+    for sub in dependant.dependencies:
+        found |= _calls(sub)
+    return found
+
+
+def routes_of(app: FastAPI) -> list[RouteContext]:
+    """Every route of ``app``, included routers flattened (FastAPI keeps them nested)."""
+    return list(iter_route_contexts(app.routes))
+
+
+def unguarded_routes(app: FastAPI) -> list[str]:
+    """Routes outside PUBLIC_PATHS whose dependencies do not authenticate."""
+    flagged = []
+    for route in routes_of(app):
+        path = route.path or ""
+        if path in PUBLIC_PATHS:
+            continue
+        dependant = getattr(route, "dependant", None)
+        if not isinstance(route.original_route, APIRoute) or dependant is None or (
+                current_principal not in _calls(dependant)):
+            flagged.append(path)
+    return flagged
+
+
+def concrete(path: str) -> str:
+    """A route path with sample values for its parameters."""
+    for name, value in SAMPLE_PATH_VALUES.items():
+        path = path.replace("{" + name + "}", value)
+    return path
+
+
+def _routes(app: FastAPI) -> list[tuple[str, str]]:
+    pairs = []
+    for route in routes_of(app):
+        for method in sorted(route.methods or {"GET"}):
+            pairs.append((method, route.path or ""))
+    return pairs
+
+
+def test_public_allow_list_is_only_healthz(client: TestClient) -> None:
+    assert frozenset({"/healthz"}) == PUBLIC_PATHS
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_every_route_of_the_app_is_guarded(api_env: ApiEnv) -> None:
+    app = api_env.app()
+    paths = {r.path for r in routes_of(app)}
+    assert {"/api/v1/incidents", "/api/v1/incidents/{incident_id}",
+            "/api/v1/incidents/{incident_id}/updates", "/api/v1/incidents/{incident_id}/evidence",
+            "/api/v1/alerts", "/api/v1/inbox", "/api/v1/advisories", "/healthz", "/metrics",
+            "/openapi.json", "/docs"} == paths
+    assert unguarded_routes(app) == []
+
+
+def test_every_route_and_method_answers_401_without_a_token(client: TestClient) -> None:
+    checked = 0
+    for method, path in _routes(client.app):  # type: ignore[arg-type]
+        if path in PUBLIC_PATHS or method == "HEAD":
+            continue
+        response = client.request(method, concrete(path))
+        assert response.status_code == 401, (method, path)
+        assert response.json() == UNAUTHORIZED_BODY, (method, path)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        checked += 1
+    assert checked == 11
+
+
+def test_openapi_paths_are_all_guarded(client: TestClient, api_env: ApiEnv) -> None:
+    document = client.get("/openapi.json", headers=Principals.bearer(api_env.tokens.a)).json()
+    for path, operations in document["paths"].items():
+        for method in operations:
+            if path in PUBLIC_PATHS:
+                continue
+            response = client.request(method.upper(), concrete(path))
+            assert response.status_code == 401, (method, path)
+    assert len(document["paths"]) == 9
+
+
+def test_docs_and_openapi_need_a_token(client: TestClient, api_env: ApiEnv) -> None:
+    for path in ("/docs", "/openapi.json", "/redoc", "/docs/oauth2-redirect"):
+        assert client.get(path).status_code == 401
+    docs = client.get("/docs", headers=Principals.bearer(api_env.tokens.a))
+    assert docs.status_code == 200
+    assert "/api/v1/incidents" in docs.text  # the spec is inlined, not fetched unauthenticated
+
+
+def test_unknown_paths_are_401_not_404_without_a_token(client: TestClient) -> None:
+    for path in ("/admin", "/api/v1/users", "/api/v1/tokens", "/static/x.js", "/debug",
+                 "/config", "/api/v1/incidents/x/attachments/y"):
+        assert client.get(path).status_code == 401, path
+
+
+def test_the_check_flags_a_new_unauthenticated_route(api_env: ApiEnv) -> None:
+    app = api_env.app()
+    assert unguarded_routes(app) == []
+
+    @app.get("/api/v1/forgotten")
+    async def forgotten() -> dict[str, str]:
+        return {"leak": "yes"}
+
+    async def raw_endpoint(_request: Any) -> Any:
+        return None
+
+    app.router.routes.append(Route("/raw-stream", raw_endpoint))
+    assert unguarded_routes(app) == ["/api/v1/forgotten", "/raw-stream"]
