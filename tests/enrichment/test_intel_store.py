@@ -14,7 +14,7 @@ from enrichment.intel.tables import metadata
 from pukara.core.observables import ObservableType as T
 from pukara.core.schema import Indicator, utcnow
 
-# Constructed indicators (the domain is from the real ESET Glupteba event; the rest made up).
+# Constructed indicators (made up for these tests; the event uuid is the real Glupteba one).
 EVENT = "5aa2e21b-79d8-4fd7-b15d-34670a016219"
 
 
