@@ -301,11 +301,15 @@ def compile_files(
             errors=tuple(RuleError(**error) for error in summary["errors"]),
         )
     good, errors = validate(files, allowed_modules)
-    rules = yara.compile(
-        filepaths={f.namespace: str(f.path) for f in good},
-        externals=EMPTY_EXTERNALS,
-        includes=False,
-    ) if good else yara.compile(source="", externals=EMPTY_EXTERNALS, includes=False)
+    rules = (
+        yara.compile(
+            filepaths={f.namespace: str(f.path) for f in good},
+            externals=EMPTY_EXTERNALS,
+            includes=False,
+        )
+        if good
+        else yara.compile(source="", externals=EMPTY_EXTERNALS, includes=False)
+    )
     rule_count = sum(1 for _ in rules)
     buffer = io.BytesIO()
     rules.save(file=buffer)

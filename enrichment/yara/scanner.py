@@ -8,7 +8,6 @@ per-file timeout gives a result with ``error="timeout"``, never an exception.
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
 import pwd
@@ -16,14 +15,17 @@ import resource
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePath
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yara
 
 from enrichment.yara.compiler import CompiledRules, load_compiled
-from pukara.core.schema import Hit
+
+if TYPE_CHECKING:  # pydantic stays out of the scan workers' start-up
+    from pukara.core.schema import Hit
 
 #: (magic prefix, type) checked in order against a file's first bytes
 _MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -80,6 +82,8 @@ class RuleMatch:
 
     def to_hit(self, observable: str | None = None) -> Hit:
         """The kernel's ``Hit`` for this match (kind ``yara``)."""
+        from pukara.core.schema import Hit
+
         return Hit(
             kind="yara",
             observable=observable,
@@ -268,6 +272,8 @@ class Scanner:
         self.compiled = compiled
         self.limits = limits or ScanLimits()
         self._matcher: Matcher = YaraMatcher(compiled.rules, self.limits)
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_size = 0
 
     def worker_spec(self) -> WorkerSpec:
         """The picklable description workers load the rules from."""
@@ -282,24 +288,101 @@ class Scanner:
         """Scan an in-memory payload in this process."""
         return scan_data(self._matcher, data, name, self.limits)
 
+    def start(self, processes: int = 2) -> Scanner:
+        """Keep a pool of ``processes`` workers up (rules loaded once) until :meth:`close`."""
+        if self._pool is None:
+            self._pool, self._pool_size = self._new_pool(processes), processes
+            for ready in [self._pool.submit(_ready) for _ in range(processes)]:
+                ready.result()
+        return self
+
+    def close(self) -> None:
+        """Stop the pool started by :meth:`start`, if any."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __enter__(self) -> Scanner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _new_pool(self, processes: int) -> ProcessPoolExecutor:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        return ProcessPoolExecutor(
+            processes, mp_context=context, initializer=_init_worker, initargs=(self.worker_spec(),)
+        )
+
     def scan_paths(
         self, paths: Iterable[str | Path], *, processes: int = 2, chunk_size: int | None = None
     ) -> Iterator[ScanResult]:
-        """Scan files across a pool of ``processes`` workers; results in completion order."""
+        """Scan files across ``processes`` workers; results in completion order.
+
+        Uses the pool of :meth:`start` when there is one, else a pool for this call. Files go
+        out largest first in chunks of similar byte size, so no worker is left alone with one
+        big file at the end; ``chunk_size`` caps the files per chunk.
+        """
         todo = [str(p) for p in paths]
         if not todo:
             return
-        workers = max(1, min(processes, len(todo)))
-        size = chunk_size or max(1, min(512, math.ceil(len(todo) / (workers * 4))))
-        chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
-        context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_init_worker, initargs=(self.worker_spec(),)
-        ) as pool:
-            futures = {pool.submit(_scan_chunk, chunk): chunk for chunk in chunks}
-            for future in as_completed(futures):
-                try:
-                    results = future.result()
-                except BrokenProcessPool:
-                    results = [ScanResult(p, error="worker crashed") for p in futures[future]]
-                yield from results
+        workers = self._pool_size if self._pool else max(1, min(processes, len(todo)))
+        chunks = plan_chunks(todo, workers, chunk_size or 256)
+        with ExitStack() as stack:
+            pool = self._pool or stack.enter_context(self._new_pool(workers))
+            try:
+                yield from _collect(pool, chunks, todo)
+            except BrokenProcessPool:
+                self._pool = None
+                raise
+
+
+def _ready() -> bool:
+    return "matcher" in _WORKER
+
+
+def _collect(
+    pool: ProcessPoolExecutor, chunks: list[list[str]], todo: list[str]
+) -> Iterator[ScanResult]:
+    """Submit the chunks and yield results; a crashed worker's files get ``worker crashed``."""
+    futures = {}
+    try:
+        for chunk in chunks:
+            futures[pool.submit(_scan_chunk, chunk)] = chunk
+    except BrokenProcessPool:
+        pass
+    for future in as_completed(futures):
+        try:
+            results = future.result()
+        except BrokenProcessPool:
+            results = [ScanResult(p, error="worker crashed") for p in futures[future]]
+        yield from results
+    submitted = {path for chunk in futures.values() for path in chunk}
+    yield from (ScanResult(p, error="worker crashed") for p in todo if p not in submitted)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size  # noqa: PTH116 - plain string paths
+    except OSError:
+        return 0
+
+
+def plan_chunks(paths: Sequence[str], workers: int, max_files: int) -> list[list[str]]:
+    """Chunks of about 1/(8·workers) of the bytes each (1–64 MiB), largest files first."""
+    sized = sorted(((_size(p), p) for p in paths), reverse=True)
+    total = sum(size for size, _ in sized)
+    budget = min(64 << 20, max(1 << 20, total // (workers * 8)))
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    current_bytes = 0
+    for size, path in sized:
+        if current and (current_bytes + size > budget or len(current) >= max_files):
+            chunks.append(current)
+            current, current_bytes = [], 0
+        current.append(path)
+        current_bytes += size
+    if current:
+        chunks.append(current)
+    return chunks

@@ -218,10 +218,10 @@ class YaraXScanner(Scanner):
     def __init__(self, compiled: YaraXCompiled, limits: ScanLimits | None = None) -> None:
         self.compiled_x = compiled
         self.limits = limits or ScanLimits()
-        fallback = (
-            YaraMatcher(compiled.fallback.rules, self.limits) if compiled.fallback else None
-        )
+        fallback = YaraMatcher(compiled.fallback.rules, self.limits) if compiled.fallback else None
         self._matcher = YaraXMatcher(compiled.rules, self.limits, fallback)
+        self._pool = None
+        self._pool_size = 0
 
     def worker_spec(self) -> WorkerSpec:
         """The picklable description workers load both rule sets from."""
