@@ -2,29 +2,30 @@
 
 A repeat of an alert (same fingerprint: source, entity, signature or type, key observables,
 time bucket) raises the stored alert's ``count`` and ``last_seen`` instead of adding a row.
-Writes are one multi-row statement per batch, inside the caller's transaction.
+Writes are one multi-row statement per batch, inside the caller's transaction. Status
+changes go through :func:`cases.services.triage.transition` (life cycle, events, audit).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cases.services import audit
+from cases.services.alert_filter import ALERT_STATUSES, AlertFilter
 from cases.services.identity import Principal
+from cases.services.triage import DISMISS_REASONS, transition
 from cases.store import Store
 from cases.store.tables import alerts
 from pukara.core.errors import InvalidInput, NotFound
 from pukara.core.schema import Alert
 
-ALERT_STATUSES = ("new", "acknowledged", "promoted", "dismissed", "merged")
-DISMISS_REASONS = ("false-positive", "duplicate", "out-of-scope", "other")
 SORTS = {
     "-observed_at": alerts.c.observed_at.desc(),
     "observed_at": alerts.c.observed_at.asc(),
@@ -165,24 +166,26 @@ class AlertService:
         status: str | None = None,
         entity_id: str | None = None,
         since: datetime | None = None,
+        selection: AlertFilter | None = None,
         limit: int = 100,
         offset: int = 0,
         sort: str = "-observed_at",
     ) -> list[dict[str, Any]]:
-        """Alerts visible to ``principal`` (None = local operator), newest first."""
+        """Alerts visible to ``principal`` (None = local operator) matching ``selection``."""
         if sort not in SORTS:
             raise InvalidInput(f"sort must be one of {', '.join(SORTS)}", field="sort")
         if not 1 <= limit <= MAX_LIMIT:
             raise InvalidInput(f"limit must be 1..{MAX_LIMIT}", field="limit")
-        query = select(alerts).order_by(SORTS[sort]).limit(limit).offset(offset)
+        selection = selection or AlertFilter()
+        if status is not None:
+            selection = replace(selection, statuses=(status,))
+        if entity_id is not None:
+            selection = replace(selection, entity_id=entity_id)
+        if since is not None:
+            selection = replace(selection, since=since)
+        query = selection.apply(select(alerts)).order_by(SORTS[sort]).limit(limit).offset(offset)
         if principal is not None and not principal.is_staff:
             query = query.where(alerts.c.entity_id == principal.entity_id)
-        if status is not None:
-            query = query.where(alerts.c.status == status)
-        if entity_id is not None:
-            query = query.where(alerts.c.entity_id == entity_id)
-        if since is not None:
-            query = query.where(alerts.c.observed_at >= since)
         with self.store.read() as conn:
             return [summary(row) for row in conn.execute(query)]
 
@@ -200,22 +203,12 @@ class AlertService:
     def set_status(
         self, ids: Sequence[int], status: str, actor: audit.Actor, *, reason: str | None = None
     ) -> int:
-        """Acknowledge or dismiss alerts (all or nothing); returns how many changed."""
-        if status not in ("acknowledged", "dismissed"):
-            raise InvalidInput("status must be acknowledged or dismissed", field="status")
-        if status == "dismissed" and reason not in DISMISS_REASONS:
-            raise InvalidInput(f"reason must be one of {', '.join(DISMISS_REASONS)}",
-                               field="reason")
+        """Acknowledge, dismiss or reopen alerts (all or nothing); returns how many changed."""
+        if status not in ("acknowledged", "dismissed", "new"):
+            raise InvalidInput("status must be acknowledged, dismissed or new", field="status")
         with self.store.write() as conn:
-            found = set(conn.execute(select(alerts.c.id).where(alerts.c.id.in_(ids))).scalars())
-            missing = sorted(set(ids) - found)
-            if missing:
-                raise NotFound(f"no alert {missing[0]}")
-            conn.execute(update(alerts).where(alerts.c.id.in_(ids)).values(status=status))
-            for alert_id in ids:
-                audit.append(conn, actor, f"alert.{status}", "alert", str(alert_id),
-                             details={"reason": reason} if reason else {})
-        return len(ids)
+            changed = transition(conn, AlertFilter(ids=tuple(ids)), status, actor, reason=reason)
+        return len(changed)
 
     def count(self) -> int:
         """How many alert rows the store holds."""
@@ -242,3 +235,7 @@ def summary(row: Any) -> dict[str, Any]:
         "exercise_id": row.exercise_id,
         "case_id": row.case_id,
     }
+
+
+__all__ = ["ALERT_STATUSES", "DISMISS_REASONS", "AlertService", "WriteOutcome", "summary",
+           "write_batch"]
