@@ -80,6 +80,16 @@ class Deadlines(BaseModel):
         }.get(stage)
 
 
+def reminder_key(incident_id: str, stage: str, deadline: datetime) -> str:
+    """Idempotency key of a deadline reminder (N4): one per incident, stage and deadline.
+
+    An outbox that refuses a second row with the same key sends each reminder exactly once
+    across restarts; a moved deadline (awareness corrected) gets a new key.
+    """
+    due = _utc(deadline).strftime("%Y%m%dT%H%M%SZ")
+    return f"deadline:{incident_id}:{stage}:{due}"
+
+
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("deadlines need timezone-aware datetimes")

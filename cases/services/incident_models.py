@@ -5,21 +5,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, case
+from sqlalchemy import ColumnElement, Connection, case, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from cases.services.deadlines import (
     Deadlines,
     Stage,
     compute_deadlines,
     deadline_status,
+    reminder_key,
 )
 from cases.services.identity import Principal
-from cases.store.tables import incidents
+from cases.store.tables import evidence as evidence_rows
+from cases.store.tables import incident_observables, incident_updates, incidents
+from cases.store.tables import sequences as sequence_rows
 from pukara.core.config import DeadlineRegime
+from pukara.core.errors import InvalidInput
 from pukara.core.schema import (
     MAX_TEXT,
     ContainmentStatus,
@@ -32,6 +37,8 @@ from pukara.core.schema import (
 from pukara.core.taxonomy import Severity
 
 MAX_LIMIT = 500
+CLOCK_SKEW = timedelta(minutes=5)
+OPEN_STATUSES = ("new", "open", "in-progress")
 STATUSES = ("new", "open", "in-progress", "resolved", "closed", "rejected")
 _SORT_FIELDS = ("created_at", "updated_at", "awareness_at", "severity", "tracking_number")
 SORTS = tuple(f"{sign}{name}" for name in _SORT_FIELDS for sign in ("", "-"))
@@ -57,6 +64,28 @@ class IncidentUpdate(BaseModel):
     cross_border: bool | None = None
     awareness_at: UtcDateTime | None = None
     reason: str | None = Field(default=None, max_length=2000)
+
+
+def check_not_future(value: datetime, field: str, now: datetime) -> None:
+    """InvalidInput if ``value`` lies in the future (beyond a small clock skew): a future
+    awareness would stretch the regulatory deadlines."""
+    if value > now + CLOCK_SKEW:
+        raise InvalidInput(f"{field} {rfc3339(value)} is in the future", field=field)
+
+
+def view_reminders(view: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The clocked stages of an incident view that are due soon or overdue, with their keys."""
+    names = {"early-warning": "early_warning", "notification": "notification",
+             "final": "final_report"}
+    found = []
+    for stage, state in view["deadline_status"].items():
+        deadline = view["deadlines"][names[stage]]
+        if state in ("due-soon", "overdue") and deadline is not None:
+            due = datetime.fromisoformat(deadline)
+            found.append({"incident_id": view["id"], "tracking_number": view["tracking_number"],
+                          "entity_id": view["entity_id"], "stage": stage, "state": state,
+                          "deadline": deadline, "key": reminder_key(view["id"], stage, due)})
+    return found
 
 
 def rfc3339(value: datetime | None) -> str | None:
@@ -100,6 +129,33 @@ def incident_deadlines(
         notification_submitted_at=stages.get(Stage.NOTIFICATION.value),
         exercise=row["exercise_id"] is not None,
     )
+
+
+def load_views(
+    conn: Connection,
+    rows: Sequence[Mapping[Any, Any]],
+    *,
+    default_regime: DeadlineRegime,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """Public views of incident ``rows`` with three child queries in all (no N+1)."""
+    ids = [r["id"] for r in rows]
+    children: dict[str, dict[str, list[Mapping[Any, Any]]]] = {
+        i: {"updates": [], "evidence": [], "observables": []} for i in ids}
+    if not ids:
+        return []
+    for name, table, order in (
+        ("updates", incident_updates, incident_updates.c.number),
+        ("evidence", evidence_rows, evidence_rows.c.created_at),
+        ("observables", incident_observables, incident_observables.c.id),
+    ):
+        query = select(table).where(table.c.incident_id.in_(ids)).order_by(order)
+        for child in conn.execute(query).mappings():
+            children[child["incident_id"]][name].append(child)
+    return [public_view(r, children[r["id"]]["updates"], children[r["id"]]["evidence"],
+                        children[r["id"]]["observables"], default_regime=default_regime,
+                        now=now)
+            for r in rows]
 
 
 def public_view(
@@ -205,3 +261,35 @@ def apply_update(row: Mapping[Any, Any], update: IncidentUpdate,
         doc["backdated"] = bool(doc.get("backdated")) or backdated
         changes["awareness_at"] = update.awareness_at
     return doc, changes
+
+
+def next_tracking_number(conn: Connection, prefix: str, year: int) -> str:
+    """``INC-<year>-<6 digits>``: one counter row per year, bumped in this transaction."""
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        dialect_insert(sequence_rows)
+        .values(name=f"incident:{year}", value=1)
+        .on_conflict_do_update(index_elements=[sequence_rows.c.name],
+                               set_={"value": sequence_rows.c.value + 1})
+        .returning(sequence_rows.c.value)
+    )
+    value = conn.execute(statement).scalar_one()
+    return f"{prefix}-{year}-{value:06d}"
+
+
+def add_observables(conn: Connection, incident_id: str, entity_id: str,
+                    observables: Iterable[Observable]) -> int:
+    """One row per (incident, entity, type, value) not stored yet (B5)."""
+    known = {(r.type, r.value) for r in conn.execute(
+        select(incident_observables.c.type, incident_observables.c.value)
+        .where(incident_observables.c.incident_id == incident_id))}
+    rows = []
+    for observable in observables:
+        key = (observable.type.value, observable.value)
+        if key not in known:
+            known.add(key)
+            rows.append({"incident_id": incident_id, "entity_id": entity_id,
+                         "type": key[0], "value": key[1]})
+    if rows:
+        conn.execute(insert(incident_observables), rows)
+    return len(rows)

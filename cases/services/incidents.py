@@ -13,36 +13,45 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, RowMapping, delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from cases.services import audit
 from cases.services.deadlines import EXERCISE_REGIME, Stage
-from cases.services.evidence import EvidenceStore, lock_blob, sanitize_content_type
+from cases.services.evidence import (
+    SERVE_CONTENT_TYPE,
+    EvidenceStore,
+    lock_blob,
+    sanitize_content_type,
+)
 from cases.services.evidence import sanitize_filename as clean_filename
 from cases.services.identity import Principal
 from cases.services.incident_models import (
     MAX_LIMIT,
+    OPEN_STATUSES,
     SORTS,
     STATUSES,
     IncidentUpdate,
+    add_observables,
     apply_update,
     canonical_id,
+    check_not_future,
     incident_row,
-    public_view,
+    load_views,
+    next_tracking_number,
     sort_clauses,
+    view_reminders,
 )
 from cases.store import Store
-from cases.store.tables import entities, incident_observables, incident_updates, incidents
+from cases.store.tables import entities, incident_updates, incidents
 from cases.store.tables import evidence as evidence_rows
-from cases.store.tables import sequences as sequence_rows
 from pukara.core.config import DeadlineRegime, Settings
 from pukara.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, TLPViolation
-from pukara.core.schema import Attachment, IncidentReport, Observable, utcnow
+from pukara.core.schema import Attachment, IncidentReport, utcnow
 from pukara.core.taxonomy import TLP
 
 NOT_FOUND = "no such incident"
@@ -84,8 +93,11 @@ class IncidentService:
             self._refuse_duplicate(conn, entity_id, report.external_id)
         regime_name, regime = self._regime(entity_doc)
         now = utcnow()
+        if report.exercise_id is None:
+            check_not_future(report.detected_at, "detected_at", now)
+            check_not_future(report.awareness, "awareness_at", now)
         incident_id = str(uuid.uuid4())
-        tracking = self._next_tracking_number(conn, now.year)
+        tracking = next_tracking_number(conn, self.settings.tracking_prefix, now.year)
         doc = report.model_dump(mode="json", exclude={"attachments", "raw"})
         doc.update(entity_id=entity_id, deadline_regime=regime.model_dump())
         row = incident_row(report, entity_id, doc)
@@ -102,7 +114,7 @@ class IncidentService:
             Stage.NOTIFICATION)
         self._insert_update(conn, incident_id, 1, stage=first,
                             doc={**doc, "initial": True}, principal=principal)
-        self._add_observables(conn, incident_id, entity_id, report.observables)
+        add_observables(conn, incident_id, entity_id, report.observables)
         for attachment in report.attachments:
             self._store_attachment(conn, incident_id, entity_id, attachment)
         details: dict[str, Any] = {"tracking_number": tracking, "regime": row["regime"]}
@@ -145,19 +157,6 @@ class IncidentService:
             name = self.settings.default_regime
         return name, self.settings.regime(name)
 
-    def _next_tracking_number(self, conn: Connection, year: int) -> str:
-        """``INC-<year>-<6 digits>``: one counter row per year, bumped in this transaction."""
-        dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        statement = (
-            dialect_insert(sequence_rows)
-            .values(name=f"incident:{year}", value=1)
-            .on_conflict_do_update(index_elements=[sequence_rows.c.name],
-                                   set_={"value": sequence_rows.c.value + 1})
-            .returning(sequence_rows.c.value)
-        )
-        value = conn.execute(statement).scalar_one()
-        return f"{self.settings.tracking_prefix}-{year}-{value:06d}"
-
     def _insert_update(self, conn: Connection, incident_id: str, number: int, *,
                        stage: Stage, doc: dict[str, Any], principal: Principal) -> str:
         update_id = str(uuid.uuid4())
@@ -165,23 +164,6 @@ class IncidentService:
             id=update_id, incident_id=incident_id, number=number, stage=stage.value, doc=doc,
             created_at=utcnow(), created_by=principal.name))
         return update_id
-
-    def _add_observables(self, conn: Connection, incident_id: str, entity_id: str,
-                         observables: Iterable[Observable]) -> int:
-        """One row per (incident, entity, type, value) not stored yet (B5)."""
-        known = {(r.type, r.value) for r in conn.execute(
-            select(incident_observables.c.type, incident_observables.c.value)
-            .where(incident_observables.c.incident_id == incident_id))}
-        rows = []
-        for observable in observables:
-            key = (observable.type.value, observable.value)
-            if key not in known:
-                known.add(key)
-                rows.append({"incident_id": incident_id, "entity_id": entity_id,
-                             "type": key[0], "value": key[1]})
-        if rows:
-            conn.execute(insert(incident_observables), rows)
-        return len(rows)
 
     def _store_attachment(self, conn: Connection, incident_id: str, entity_id: str,
                           attachment: Attachment) -> dict[str, Any]:
@@ -247,25 +229,23 @@ class IncidentService:
         return self._views(conn, [row.one()])[0]
 
     def _views(self, conn: Connection, rows: Sequence[RowMapping]) -> list[dict[str, Any]]:
-        """Public views of ``rows`` with three child queries in all (no N+1)."""
-        ids = [r["id"] for r in rows]
-        if not ids:
-            return []
-        children: dict[str, dict[str, list[RowMapping]]] = {
-            i: {"updates": [], "evidence": [], "observables": []} for i in ids}
-        for name, table, order in (
-            ("updates", incident_updates, incident_updates.c.number),
-            ("evidence", evidence_rows, evidence_rows.c.created_at),
-            ("observables", incident_observables, incident_observables.c.id),
-        ):
-            query = select(table).where(table.c.incident_id.in_(ids)).order_by(order)
-            for child in conn.execute(query).mappings():
-                children[child["incident_id"]][name].append(child)
-        default = self.settings.regime()
-        now = utcnow()
-        return [public_view(r, children[r["id"]]["updates"], children[r["id"]]["evidence"],
-                            children[r["id"]]["observables"], default_regime=default, now=now)
-                for r in rows]
+        return load_views(conn, rows, default_regime=self.settings.regime(), now=utcnow())
+
+    def due_reminders(self, *, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Stages due soon or overdue of open, real (non-exercise) incidents, each with the
+        idempotency key a reminder must be sent under (N4); for the scheduler, not a route."""
+        query = (select(incidents)
+                 .where(incidents.c.exercise_id.is_(None),
+                        incidents.c.status.in_(OPEN_STATUSES))
+                 .order_by(incidents.c.created_at, incidents.c.id))
+        found: list[dict[str, Any]] = []
+        with self.store.read() as conn:
+            result = conn.execute(query.execution_options(yield_per=MAX_LIMIT)).mappings()
+            for batch in result.partitions():
+                for view in load_views(conn, batch, default_regime=self.settings.regime(),
+                                       now=now or utcnow()):
+                    found.extend(view_reminders(view))
+        return found
 
     # -- stage updates ----------------------------------------------------------------
 
@@ -273,8 +253,10 @@ class IncidentService:
                    update: IncidentUpdate, *, request_id: str | None = None) -> dict[str, Any]:
         """Add a numbered, immutable stage version; returns the public view."""
         row = self._visible(conn, principal, incident_id, lock=True)
-        if update.awareness_at is not None and not update.reason:
-            raise InvalidInput("changing awareness_at needs a reason", field="reason")
+        if update.awareness_at is not None:
+            if not update.reason:
+                raise InvalidInput("changing awareness_at needs a reason", field="reason")
+            check_not_future(update.awareness_at, "awareness_at", utcnow())
         doc = update.model_dump(mode="json", exclude_none=True, exclude={"observables"})
         doc["observables"] = [o.model_dump(mode="json") for o in update.observables]
         if update.stage is Stage.FINAL:
@@ -286,7 +268,7 @@ class IncidentService:
         before = row["doc"]
         after, changes = apply_update(row, update, principal)
         conn.execute(_update_incident(row["id"]).values(**changes, doc=after, updated_at=utcnow()))
-        self._add_observables(conn, row["id"], row["entity_id"], update.observables)
+        add_observables(conn, row["id"], row["entity_id"], update.observables)
         actor = principal.actor(request_id)
         audit.append(conn, actor, "incident.update", "incident", row["id"],
                      entity_id=row["entity_id"], before=before, after=after,
@@ -349,6 +331,18 @@ class IncidentService:
         return {"id": evidence_id, "sha256": staged.sha256, "size": staged.size,
                 "filename": name, "incident_id": incident_id}
 
+    def get_evidence(self, principal: Principal, incident_id: str,
+                     evidence_id: str) -> dict[str, Any]:
+        """One evidence file's metadata, for an incident the principal may see; NotFound
+        otherwise. Serve the bytes of ``EvidenceStore.open(sha256)`` as ``content_type``
+        (always octet-stream) with ``Content-Disposition: attachment`` (E4)."""
+        with self.store.read() as conn:
+            row = self._visible(conn, principal, incident_id)
+            found = _evidence_row(conn, row["id"], evidence_id)
+        return {"id": found["id"], "incident_id": row["id"], "sha256": found["sha256"],
+                "size": found["size"], "filename": found["filename"],
+                "declared_type": found["declared_type"], "content_type": SERVE_CONTENT_TYPE}
+
     def delete_evidence(self, principal: Principal, incident_id: str, evidence_id: str, *,
                         request_id: str | None = None) -> bool:
         """Delete one evidence row; the blob goes only when no row references it (E6).
@@ -358,12 +352,7 @@ class IncidentService:
         """
         with self.store.write() as conn:
             row = self._visible(conn, principal, incident_id, lock=True)
-            canonical = canonical_id(evidence_id)
-            found = conn.execute(select(evidence_rows).where(
-                evidence_rows.c.id == canonical, evidence_rows.c.incident_id == row["id"])
-            ).mappings().first()
-            if found is None:
-                raise NotFound("no such evidence")
+            found = _evidence_row(conn, row["id"], evidence_id)
             conn.execute(delete(evidence_rows).where(evidence_rows.c.id == found["id"]))
             audit.append(conn, principal.actor(request_id), "evidence.delete", "evidence",
                          found["id"], entity_id=row["entity_id"],
@@ -395,6 +384,16 @@ class IncidentService:
                          details={"from": current.value, "to": wanted.value,
                                   "reason": reason.strip()})
         return self._view(conn, row["id"])
+
+
+def _evidence_row(conn: Connection, incident_id: str, evidence_id: Any) -> RowMapping:
+    """An evidence row of this incident; NotFound for anything else (B2)."""
+    found = conn.execute(select(evidence_rows).where(
+        evidence_rows.c.id == canonical_id(evidence_id),
+        evidence_rows.c.incident_id == incident_id)).mappings().first()
+    if found is None:
+        raise NotFound("no such evidence")
+    return found
 
 
 def _update_incident(incident_id: str) -> Any:

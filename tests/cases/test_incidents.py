@@ -407,3 +407,60 @@ def test_concurrent_submissions_get_unique_consecutive_numbers(service: Incident
     assert sorted(numbers) == [f"INC-{year}-{n:06d}" for n in range(1, 9)]
     with service.store.read() as conn:
         assert audit.verify(conn) >= 8 + 2
+
+
+def test_future_awareness_is_refused(service: IncidentService) -> None:
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    with pytest.raises(InvalidInput, match=r"awareness_at .* is in the future"):
+        submit(service, A, awareness_at=tomorrow)
+    with pytest.raises(InvalidInput, match=r"detected_at .* is in the future"):
+        submit(service, A, detected_at=tomorrow, awareness_at=None)
+    incident = submit(service, A)["id"]
+    with pytest.raises(InvalidInput, match="in the future"):
+        add_update(service, A, incident, stage="update", awareness_at=tomorrow, reason="x")
+    # exercises run on scenario time and carry no clock
+    assert submit(service, A, awareness_at=tomorrow, exercise_id="ex-1")["exercise_id"] == "ex-1"
+    assert len(service.list_for(A)) == 2
+
+
+def test_get_evidence_for_download(service: IncidentService) -> None:
+    incident = submit(service, A)["id"]
+    with service.store.write() as conn:
+        stored = service.add_evidence(conn, A, incident, filename="page.html",
+                                      content_type="text/plain", stream=io.BytesIO(b"<b>x"),
+                                      max_bytes=1024)
+    meta = service.get_evidence(ANALYST, incident, stored["id"])
+    assert meta == {"id": stored["id"], "incident_id": incident, "sha256": stored["sha256"],
+                    "size": 4, "filename": "page.html", "declared_type": "text/plain",
+                    "content_type": "application/octet-stream"}
+    with service.evidence.open(meta["sha256"]) as handle:
+        assert handle.read() == b"<b>x"
+    other = submit(service, B)["id"]
+    for principal, incident_ref, evidence_ref in (
+        (B, incident, stored["id"]), (B, other, stored["id"]),
+        (A, incident, "../" + stored["sha256"]), (A, incident, stored["sha256"]),
+    ):
+        with pytest.raises(NotFound):
+            service.get_evidence(principal, incident_ref, evidence_ref)
+
+
+def test_due_reminders_once_per_stage_and_deadline(service: IncidentService) -> None:
+    aware = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=20)
+    late = submit(service, A, awareness_at=aware.isoformat(), detected_at=aware.isoformat())
+    submit(service, B, exercise_id="ex-9", awareness_at=aware.isoformat())
+    ews = submit(service, B)  # January awareness: everything overdue
+    reminders = service.due_reminders()
+    by_incident = {(r["incident_id"], r["stage"]): r for r in reminders}
+    assert set(by_incident) == {(ews["id"], "early-warning"), (ews["id"], "notification"),
+                                (ews["id"], "final")}
+    assert {r["state"] for r in reminders} == {"overdue"}
+    # the on-time early warning is met; its notification is 52 h away: not yet reminded
+    soon = service.due_reminders(now=aware + timedelta(hours=60))
+    assert [(r["incident_id"], r["stage"], r["state"]) for r in soon
+            if r["incident_id"] == late["id"]] == [(late["id"], "notification", "due-soon")]
+    key = next(r["key"] for r in soon if r["incident_id"] == late["id"])
+    notification_due = aware + timedelta(hours=72)
+    assert key == f"deadline:{late['id']}:notification:{notification_due:%Y%m%dT%H%M%SZ}"
+    # asked again an hour later: the same key, so an outbox keyed on it sends it once
+    again = service.due_reminders(now=aware + timedelta(hours=61))
+    assert [r["key"] for r in again if r["incident_id"] == late["id"]] == [key]
