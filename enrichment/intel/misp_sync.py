@@ -44,20 +44,27 @@ class PyMispClient:
         from pymisp import PyMISP
 
         self._secret = key.get_secret_value()
+        self._url = url
+        problem: str | None = None
         try:
             self._misp = PyMISP(url, self._secret, ssl=verify_tls, timeout=timeout)
         except Exception as exc:  # PyMISP raises its own errors and requests' ones
-            raise ExternalServiceError(self._why(url, exc)) from None
+            problem = self._why(exc)
+        if problem is not None:  # raised outside the handler: no chained original (K3)
+            raise ExternalServiceError(problem)
 
-    def _why(self, url: str, exc: Exception) -> str:
-        return scrub(f"MISP at {url} unreachable or refused the key: {exc}", self._secret)
+    def _why(self, exc: Exception) -> str:
+        text = f"MISP at {self._url} unreachable or refused the key: {exc}"
+        return scrub(text, self._secret)
 
     def search(self, **query: Any) -> Any:
         """PyMISP search, errors scrubbed."""
+        problem: str | None = None
         try:
             return self._misp.search(**query)
         except Exception as exc:  # network, TLS, HTTP and PyMISP errors alike
-            raise ExternalServiceError(self._why(self._misp.root_url, exc)) from None
+            problem = self._why(exc)
+        raise ExternalServiceError(problem)
 
 
 def connect_misp(settings: Settings) -> PyMispClient:
