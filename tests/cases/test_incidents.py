@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from dateutil.relativedelta import relativedelta
+from pydantic import ValidationError
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -464,3 +465,27 @@ def test_due_reminders_once_per_stage_and_deadline(service: IncidentService) -> 
     # asked again an hour later: the same key, so an outbox keyed on it sends it once
     again = service.due_reminders(now=aware + timedelta(hours=61))
     assert [r["key"] for r in again if r["incident_id"] == late["id"]] == [key]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"entity_id": "ent-b"}, {"tlp_origin": "ent-a"}, {"created_by": "admin"},
+     {"sha256": "0" * 64}, {"number": 1}, {"is_exercise": True}],
+)
+def test_update_refuses_server_owned_fields(extra: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        IncidentUpdate.model_validate({"stage": "update", **extra})
+
+
+def test_update_refuses_unknown_stage() -> None:
+    with pytest.raises(ValidationError, match="'early-warning', 'notification'"):
+        IncidentUpdate.model_validate({"stage": "draft"})
+
+
+def test_staff_update_is_recorded_as_the_analyst(service: IncidentService, store: Store) -> None:
+    incident = submit(service, A)["id"]
+    add_update(service, ANALYST, incident, stage="intermediate", description="solicitado")
+    with store.read() as conn:
+        creators = conn.execute(select(incident_updates.c.created_by)
+                                .order_by(incident_updates.c.number)).scalars().all()
+    assert creators == ["entity:ent-a", "ana"]
