@@ -199,6 +199,22 @@ class EvidenceStore:
         _fsync_dir(path.parent)
         return True
 
+    def remove_orphans(self, conn: Connection) -> int:
+        """Delete blobs no evidence row references (left by a crash between the file move
+        and the row's commit, I2); returns how many. Run in a write transaction at boot."""
+        removed = 0
+        for folder in sorted(self.root.glob("[0-9a-f][0-9a-f]")):
+            names = {p.name for p in folder.iterdir() if SHA256_HEX.match(p.name)}
+            if not names:
+                continue
+            referenced = set(conn.execute(
+                select(evidence_table.c.sha256).where(evidence_table.c.sha256.in_(names))
+            ).scalars())
+            for name in sorted(names - referenced):
+                if self.release(conn, name):
+                    removed += 1
+        return removed
+
     def sweep(self) -> int:
         """Remove temp files left by an interrupted upload (at boot); returns how many."""
         if not self.tmp.is_dir():

@@ -235,3 +235,17 @@ def test_delete_keeps_the_blob_while_another_entity_references_it(
             select(audit_log).where(audit_log.c.action == "evidence.delete"))] == [
             EICAR_SHA256, EICAR_SHA256]
         assert conn.execute(select(evidence.c.id)).all() == []
+
+
+def test_remove_orphans_keeps_referenced_blobs(service: IncidentService) -> None:
+    kept = _incident_with_sample(service, Principal(Role.REPORTER, 1, entity_id="ent-a"))
+    blobs = service.evidence
+    # a file moved into place whose row never committed (crash between the two)
+    orphan = blobs.put(io.BytesIO(b"never committed"), max_bytes=1024)
+    assert len(files_under(blobs.root)) == 2
+    with service.store.write() as conn:
+        assert blobs.remove_orphans(conn) == 1
+    assert files_under(blobs.root) == [blobs.path(kept["sha256"])]
+    assert not blobs.exists(orphan.sha256)
+    with service.store.write() as conn:
+        assert blobs.remove_orphans(conn) == 0
