@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import pwd
 import resource
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -118,6 +119,10 @@ class Matcher(Protocol):
         """Matches of ``data``; raises the builtin TimeoutError on timeout."""
         ...
 
+    def match_fd(self, fd: int, externals: dict[str, str]) -> list[RuleMatch]:
+        """Matches of the open regular file ``fd`` (the engine maps it, no copy)."""
+        ...
+
 
 def escape_bytes(data: bytes, limit: int) -> str:
     """Printable ASCII kept, everything else as ``\\xHH``; at most ``limit`` input bytes."""
@@ -178,6 +183,15 @@ class YaraMatcher:
             raise TimeoutError from exc
         return [self._convert(m) for m in found]
 
+    def match_fd(self, fd: int, externals: dict[str, str]) -> list[RuleMatch]:
+        """Let libyara map the file behind ``fd`` (the inode we opened and checked)."""
+        timeout = self.limits.timeout
+        try:
+            found = self.rules.match(filepath=fd_path(fd), externals=externals, timeout=timeout)
+        except yara.TimeoutError as exc:
+            raise TimeoutError from exc
+        return [self._convert(m) for m in found]
+
     def _convert(self, found: yara.Match) -> RuleMatch:
         keep = self.limits.max_data_bytes
         strings = [
@@ -188,17 +202,44 @@ class YaraMatcher:
         return RuleMatch(found.rule, found.namespace, list(found.tags), dict(found.meta), strings)
 
 
+def fd_path(fd: int) -> str:
+    """A path that reopens exactly the file behind ``fd`` (no swap between check and scan)."""
+    return f"/proc/self/fd/{fd}"
+
+
+_MAP_FILES = Path("/proc/self/fd").is_dir()
+
+
 def scan_path(matcher: Matcher, path: str, limits: ScanLimits) -> ScanResult:
-    """Scan one file; unreadable, oversized and timed-out files become results with an error."""
+    """Scan one file; unreadable, oversized and timed-out files become results with an error.
+
+    The file is opened once and checked (regular, under the size cap); the engine then maps
+    that same open file through ``/proc/self/fd`` instead of a copy in Python memory.
+    """
     try:
         with open(path, "rb") as handle:  # noqa: PTH123 - one open, then fstat on the handle
             info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                return ScanResult(path, error="not a regular file")
             if info.st_size > limits.max_file_bytes:
                 return ScanResult(path, error=_too_large(info.st_size, limits))
-            data = handle.read(limits.max_file_bytes + 1)
+            if not _MAP_FILES:
+                data = handle.read(limits.max_file_bytes + 1)
+                return _run(matcher, data, path, externals_for(path, data, owner_name(info.st_uid)))
+            head = handle.read(HEAD_BYTES)
+            externals = externals_for(path, head, owner_name(info.st_uid))
+            return _run_fd(matcher, handle.fileno(), path, externals)
     except OSError as exc:
         return ScanResult(path, error=f"unreadable: {exc.strerror or exc}")
-    return _run(matcher, data, path, externals_for(path, data, owner_name(info.st_uid)))
+
+
+def _run_fd(matcher: Matcher, fd: int, name: str, externals: dict[str, str]) -> ScanResult:
+    try:
+        return ScanResult(name, matcher.match_fd(fd, externals))
+    except TimeoutError:
+        return ScanResult(name, error="timeout")
+    except (MemoryError, yara.Error) as exc:
+        return ScanResult(name, error=f"scan failed: {exc}")
 
 
 def scan_data(matcher: Matcher, data: bytes, name: str, limits: ScanLimits) -> ScanResult:

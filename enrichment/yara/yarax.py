@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,7 @@ from enrichment.yara.scanner import (
     WorkerSpec,
     YaraMatcher,
     escape_bytes,
+    fd_path,
 )
 
 _LOCATION = re.compile(r"^\s*--> .*:(?P<line>\d+):\d+\s*$", re.M)
@@ -173,21 +175,38 @@ class YaraXMatcher:
 
     def match(self, data: bytes, externals: dict[str, str]) -> list[RuleMatch]:
         """Matches of both engines' rules; yara-x's timeout becomes ``TimeoutError``."""
-        for name, value in externals.items():
-            self.scanner.set_global(name, value)
-        try:
-            results = self.scanner.scan(data)
-        except yara_x.TimeoutError as exc:
-            raise TimeoutError from exc
-        matches = [self._convert(rule, data) for rule in results.matching_rules]
+        results = self._scan(lambda: self.scanner.scan(data), externals)
+        matches = [self._convert(rule, lambda m: _matched(data, m)) for rule in results]
         if self.fallback is not None:
             matches.extend(self.fallback.match(data, externals))
         return matches
 
-    def _convert(self, rule: yara_x.Rule, data: bytes) -> RuleMatch:
+    def match_fd(self, fd: int, externals: dict[str, str]) -> list[RuleMatch]:
+        """Matches of the open file ``fd``; yara-x maps it, evidence is read with pread."""
+        results = self._scan(lambda: self.scanner.scan_file(fd_path(fd)), externals)
+        keep = self.limits.max_data_bytes
+        matches = [
+            self._convert(rule, lambda m: os.pread(fd, min(m.length, keep), m.offset))
+            for rule in results
+        ]
+        if self.fallback is not None:
+            matches.extend(self.fallback.match_fd(fd, externals))
+        return matches
+
+    def _scan(
+        self, scan: Callable[[], yara_x.ScanResults], externals: dict[str, str]
+    ) -> Sequence[yara_x.Rule]:
+        for name, value in externals.items():
+            self.scanner.set_global(name, value)
+        try:
+            return scan().matching_rules
+        except yara_x.TimeoutError as exc:
+            raise TimeoutError from exc
+
+    def _convert(self, rule: yara_x.Rule, evidence: Callable[[yara_x.Match], bytes]) -> RuleMatch:
         keep, most = self.limits.max_data_bytes, self.limits.max_instances
         strings = [
-            StringMatch(p.identifier, m.offset, escape_bytes(_matched(data, m), keep))
+            StringMatch(p.identifier, m.offset, escape_bytes(evidence(m), keep))
             for p in rule.patterns
             for m in p.matches[:most]
         ]
