@@ -106,6 +106,16 @@ def _log_from_filename(filename: str) -> str | None:
     return stem if stem in KNOWN_LOGS else None
 
 
+def _unescape(value: str) -> str:
+    """Zeek writes the separator as ``\\xHH``; anything else is taken literally."""
+    if len(value) == 4 and value.startswith("\\x"):
+        try:
+            return chr(int(value[2:], 16))
+        except ValueError:
+            raise ValueError(f"bad #separator {value!r}") from None
+    return value
+
+
 class _Header:
     """The TSV header state of one log."""
 
@@ -122,7 +132,10 @@ class _Header:
         """Apply one ``#`` line; unknown ones are ignored."""
         if line.startswith("#separator"):
             value = line[len("#separator") :].strip()
-            self.separator = value.encode().decode("unicode_escape") if value else "\t"
+            separator = _unescape(value) if value else "\t"
+            if not separator:
+                raise ValueError("empty #separator")
+            self.separator = separator
             return
         key, _, value = line[1:].partition(self.separator)
         if key == "set_separator":
@@ -244,7 +257,10 @@ class ZeekLogParser:
                 yield failure(where, number, line, f"not UTF-8: {exc}")
                 continue
             if text.startswith("#"):
-                header.read(text)
+                try:
+                    header.read(text)
+                except ValueError as exc:
+                    yield failure(where, number, line, f"bad header line: {exc}")
                 continue
             try:
                 alert = self._row(text, header, default_log, report)
