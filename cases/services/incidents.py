@@ -197,15 +197,16 @@ class IncidentService:
             rows = list(conn.execute(query).mappings())
             return self._views(conn, rows)
 
-    def get(self, principal: Principal, incident_id: str) -> dict[str, Any]:
+    def get(self, principal: Principal, incident_id: str, *,
+            request_id: str | None = None) -> dict[str, Any]:
         """One incident; NotFound if it does not exist *for this principal* (B1)."""
         with self.store.read() as conn:
             row = self._visible(conn, principal, incident_id)
             view = self._views(conn, [row])[0]
         if principal.is_staff and row["tlp"] == TLP.RED.value:
             with self.store.write() as conn:
-                audit.append(conn, principal.actor(), "incident.read", "incident", row["id"],
-                             entity_id=row["entity_id"], details={"tlp": row["tlp"]})
+                audit.append(conn, principal.actor(request_id), "incident.read", "incident",
+                             row["id"], entity_id=row["entity_id"], details={"tlp": row["tlp"]})
         return view
 
     def _visible(self, conn: Connection, principal: Principal, incident_id: Any, *,
