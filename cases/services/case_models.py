@@ -3,6 +3,7 @@ the row ↔ view mapping, and the look-up of a case by id or tracking number."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
 from collections.abc import Mapping
@@ -169,7 +170,7 @@ def iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
-def case_doc(row: Mapping[str, Any], entity_ids: list[str]) -> dict[str, Any]:
+def case_doc(row: Mapping[Any, Any], entity_ids: list[str]) -> dict[str, Any]:
     """The plain fields of a case (also what before/after audit hashes are taken of)."""
     return {
         "id": row["id"], "number": row["number"], "title": row["title"],
@@ -189,10 +190,8 @@ def find_case(conn: Connection, ref: str, *, lock: bool = False) -> RowMapping:
     """The case row named by its id or its tracking number; NotFound otherwise."""
     ref = str(ref).strip()
     clauses = [cases.c.number == ref.upper()]
-    try:
+    with contextlib.suppress(ValueError):
         clauses.append(cases.c.id == str(uuid.UUID(ref)))
-    except ValueError:
-        pass
     query = select(cases).where(or_(*clauses))
     if lock and conn.dialect.name == "postgresql":
         query = query.with_for_update()

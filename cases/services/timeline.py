@@ -94,7 +94,7 @@ class TimelineService:
             now = utcnow()
             comment_id = conn.execute(insert(case_comments).values(
                 case_id=row["id"], author=actor.name, text=body, created_at=now)
-            ).inserted_primary_key[0]
+                .returning(case_comments.c.id)).scalar_one()
             audit.append(conn, actor, "case.comment", "case", row["id"], after={"text": body})
         return {"id": comment_id, "case_id": row["id"], "author": actor.name, "text": body,
                 "created_at": iso(now)}
