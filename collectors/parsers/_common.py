@@ -313,6 +313,20 @@ def _title(fields: Mapping[str, Any], classification: Classification | None) -> 
     return clip(f"{what} {where}" if where else what)
 
 
+def _flow_of(fields: Mapping[str, Any]) -> Flow | None:
+    src_ip, dst_ip = fields.get("source.ip"), fields.get("destination.ip")
+    if not src_ip and not dst_ip:
+        return None
+    proto = fields.get("protocol.transport")
+    return Flow(
+        src_ip=str(src_ip) if src_ip else None,
+        src_port=as_port(fields.get("source.port")),
+        dst_ip=str(dst_ip) if dst_ip else None,
+        dst_port=as_port(fields.get("destination.port")),
+        proto=str(proto)[:16] if proto else None,
+    )
+
+
 def alert_from_fields(
     fields: Mapping[str, Any], *, default_source: str, raw: str | None = None
 ) -> Alert:
@@ -329,19 +343,6 @@ def alert_from_fields(
         extra["raw.decoded"] = decoded[:100_000]
     tlp = _TLP_NAMES.get(str(fields.get("tlp") or "amber").strip().lower(), TLP.AMBER)
     severity = _SEVERITY_NAMES.get(str(fields.get("severity") or "low").lower(), Severity.LOW)
-    src_port, dst_port = as_port(fields.get("source.port")), as_port(fields.get("destination.port"))
-    src_ip, dst_ip = fields.get("source.ip"), fields.get("destination.ip")
-    flow = None
-    if src_ip or dst_ip:
-        flow = Flow(
-            src_ip=str(src_ip) if src_ip else None,
-            src_port=src_port,
-            dst_ip=str(dst_ip) if dst_ip else None,
-            dst_port=dst_port,
-            proto=str(fields["protocol.transport"])[:16]
-            if fields.get("protocol.transport")
-            else None,
-        )
     values: dict[str, Any] = {
         "source": clip(fields.get("feed.name") or default_source, 64),
         "title": _title(fields, classification),
@@ -351,7 +352,7 @@ def alert_from_fields(
         "signature": clip(fields["classification.identifier"])
         if fields.get("classification.identifier")
         else None,
-        "flow": flow,
+        "flow": _flow_of(fields),
         "observables": _observables(fields, extra),
         "extra": extra,
         "raw": raw,
