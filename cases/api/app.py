@@ -4,9 +4,9 @@ No globals: :func:`create_app` receives the store, identity, incident service, t
 callable and the settings, and returns an app whose every path except :data:`PUBLIC_PATHS`
 (``/healthz``) needs a bearer token — the OpenAPI document and ``/docs`` included (A6).
 
-Middleware, outermost first: latency histogram → request shape (415 encodings, 400 bad
-Content-Length) → authentication gate with rate limits → FastAPI (body-size limit, routes,
-problem handlers). Errors are RFC 9457 problems (:mod:`cases.api.problems`).
+Middleware, outermost first: latency histogram → request limits (415 encodings, 400 bad
+Content-Length, 413 over the body cap) → authentication gate with rate limits → FastAPI
+(routes, problem handlers). Errors are RFC 9457 problems (:mod:`cases.api.problems`).
 """
 
 from __future__ import annotations
@@ -21,10 +21,17 @@ from starlette.responses import HTMLResponse, Response
 
 from cases.api.auth import AdminPrincipal, AnyPrincipal, AuthGate
 from cases.api.idempotency import FaultHooks, Idempotency
-from cases.api.limits import RequestShape
+from cases.api.limits import RequestLimits
 from cases.api.metrics import ApiMetrics, LatencyMiddleware
 from cases.api.problems import install_handlers
-from cases.api.routes_entity import EntityApi, Incidents, Ingest, build_entity_router
+from cases.api.routes_entity import (
+    EVIDENCE_OVERHEAD,
+    EVIDENCE_PATH,
+    EntityApi,
+    Incidents,
+    Ingest,
+    build_entity_router,
+)
 from cases.services.identity import Identity
 from cases.store import Store
 from pukara.core.config import Settings
@@ -38,7 +45,7 @@ def create_app(*, store: Store, identity: Identity, incidents: Incidents, ingest
     """The entity API over the given services; ``faults`` arms crash hooks (tests only)."""
     metrics = ApiMetrics()
     app = FastAPI(title=API_TITLE, version=API_VERSION, docs_url=None, redoc_url=None,
-                  openapi_url=None, max_body_size=settings.api.max_body_bytes)
+                  openapi_url=None)
     install_handlers(app)
     idempotency = Idempotency(store, ttl_hours=settings.api.idempotency_ttl_hours,
                               faults=faults, on_replay=metrics.replay)
@@ -49,8 +56,9 @@ def create_app(*, store: Store, identity: Identity, incidents: Incidents, ingest
     app.include_router(_service_router(app, metrics))
     app.add_middleware(AuthGate, identity=identity, limits=settings.api,
                        on_reject=metrics.reject)
-    app.add_middleware(RequestShape, max_json_depth=settings.api.max_json_depth,
-                       on_reject=metrics.reject)
+    app.add_middleware(RequestLimits, max_body=settings.api.max_body_bytes,
+                       caps=[(EVIDENCE_PATH, settings.api.max_evidence_bytes + EVIDENCE_OVERHEAD)],
+                       max_json_depth=settings.api.max_json_depth, on_reject=metrics.reject)
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     app.state.metrics = metrics
     app.state.idempotency = idempotency

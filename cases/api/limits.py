@@ -1,10 +1,11 @@
 """Payload limits and a safe JSON reader for request bodies.
 
-Body size: FastAPI's own ``max_body_size`` (Starlette's ``RequestBodyLimitMiddleware``)
-answers 413 before reading when ``Content-Length`` is over the cap (D1) and, for chunked
-bodies, as soon as the running count crosses it (D2). :class:`RequestShape` refuses a
-``Content-Encoding`` other than identity with 415 (no decompression, so no gzip bomb; D6)
-and a malformed ``Content-Length`` with 400.
+:class:`RequestLimits` answers 413 before reading when ``Content-Length`` is over the cap
+(D1) and, for bodies without a length, as soon as the running count crosses it (D2); memory
+stays bounded because nothing is buffered here. It refuses a ``Content-Encoding`` other than
+identity with 415 (no decompression, so no gzip bomb; D6) and a malformed or repeated
+``Content-Length`` with 400. (Starlette's own body limit answers in text/plain, so it is not
+used: every error of the API is a problem document.)
 
 JSON bodies are read by :func:`safe_json_loads`, never by FastAPI's default: orjson refuses
 invalid UTF-8, lone surrogates, ``NaN``/``Infinity`` and nesting past 1024; then the depth
@@ -15,8 +16,9 @@ and integers outside 64 bits (D5). Every refusal is a located 4xx problem.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Coroutine, Sequence
-from email.message import Message
+from email.message import Message as EmailMessage
 from typing import Any
 
 import orjson
@@ -24,7 +26,7 @@ from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cases.api.problems import Problem, field_error, send_problem
 
@@ -34,33 +36,88 @@ INT64 = 2**63
 _MAX_INT_DIGITS = 20
 
 
-class RequestShape:
-    """Refuse encoded bodies (415) and malformed ``Content-Length`` (400) up front."""
+class BodyTooLarge(Problem):
+    """The body crossed its cap while streaming (an HTTPException, so FastAPI re-raises it)."""
 
-    def __init__(self, app: ASGIApp, *, max_json_depth: int = DEFAULT_MAX_DEPTH,
+    def __init__(self, cap: int) -> None:
+        super().__init__(413, f"the request body is over its limit of {cap} bytes")
+
+
+class RequestLimits:
+    """Refuse encoded bodies (415), malformed lengths (400) and oversized bodies (413).
+
+    The cap is ``max_body`` unless a ``(path pattern, cap)`` of ``caps`` matches. A declared
+    ``Content-Length`` over the cap is refused before the application runs; a body without
+    one is counted as it streams and refused when the count crosses the cap.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body: int,
+                 caps: Sequence[tuple[re.Pattern[str], int]] = (),
+                 max_json_depth: int = DEFAULT_MAX_DEPTH,
                  on_reject: Callable[[str], None] | None = None) -> None:
         self.app = app
+        self.max_body = max_body
+        self.caps = list(caps)
         self.max_json_depth = max_json_depth
         self._on_reject = on_reject or (lambda _reason: None)
+
+    def cap_for(self, path: str) -> int:
+        """The body cap of ``path``."""
+        return next((cap for pattern, cap in self.caps if pattern.fullmatch(path)),
+                    self.max_body)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        encoding = headers.get("content-encoding", "identity").strip().lower()
-        if encoding not in ("", "identity"):
-            self._on_reject("encoding")
-            await send_problem(send, 415, "Content-Encoding is not accepted; send identity")
-            return
-        length = headers.getlist("content-length")
-        if length and (len(set(length)) > 1 or not length[0].strip().isdigit()
-                       or len(length[0].strip()) > 19):
-            self._on_reject("length")
-            await send_problem(send, 400, "malformed Content-Length")
+        refusal = self._refusal(Headers(scope=scope), self.cap_for(scope["path"]))
+        if refusal is not None:
+            status, reason, detail = refusal
+            self._on_reject(reason)
+            await send_problem(send, status, detail)
             return
         scope[DEPTH_SCOPE_KEY] = self.max_json_depth
-        await self.app(scope, receive, send)
+        await self._counted(scope, receive, send, self.cap_for(scope["path"]))
+
+    def _refusal(self, headers: Headers, cap: int) -> tuple[int, str, str] | None:
+        encoding = headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            return 415, "encoding", "Content-Encoding is not accepted; send identity"
+        lengths = headers.getlist("content-length")
+        if not lengths:
+            return None
+        value = lengths[0].strip()
+        if len(set(lengths)) > 1 or not value.isdigit() or len(value) > 19:
+            return 400, "length", "malformed Content-Length"
+        if int(value) > cap:
+            return 413, "too_large", f"the request body is over its limit of {cap} bytes"
+        return None
+
+    async def _counted(self, scope: Scope, receive: Receive, send: Send, cap: int) -> None:
+        received = 0
+        started = False
+
+        async def receive_counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > cap:
+                    self._on_reject("too_large")
+                    raise BodyTooLarge(cap)
+            return message
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive_counted, send_tracked)
+        except BodyTooLarge as exc:
+            if started:
+                raise
+            await send_problem(send, 413, str(exc.detail))
 
 
 def _json_problem(message: str, where: str | int = "body") -> Problem:
@@ -123,7 +180,7 @@ def is_json_media(content_type: str | None) -> bool:
     """True for ``application/json`` and ``application/*+json``."""
     if not content_type:
         return False
-    message = Message()
+    message = EmailMessage()
     message["content-type"] = content_type
     subtype = message.get_content_subtype()
     return message.get_content_maintype() == "application" and (

@@ -9,6 +9,7 @@ entity is always the token's; ``entity_id`` parameters and headers such as ``X-E
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from pukara.core.schema import IncidentReport, IngestResult, RawReport
 
 SPOOL_IN_MEMORY = 1024 * 1024
 EVIDENCE_OVERHEAD = 64 * 1024
+#: the path whose body cap is ``max_evidence_bytes`` (+ multipart overhead), not the default
+EVIDENCE_PATH = re.compile(r"/api/v1/incidents/[^/]+/evidence")
 #: media types POST /api/v1/alerts accepts (forms and text/plain are refused: A10)
 ALERT_MEDIA = frozenset({
     "application/json", "application/x-ndjson", "application/jsonl", "application/jsonlines",
@@ -181,7 +184,6 @@ def _evidence_route(router: APIRouter, api: EntityApi) -> None:
     limit = api.settings.api.max_evidence_bytes
 
     @router.post("/incidents/{incident_id}/evidence", status_code=201, response_model=None,
-                 max_body_size=limit + EVIDENCE_OVERHEAD,
                  form_limits={"max_files": 1, "max_fields": 2, "max_part_size": 64 * 1024},
                  summary="Attach one evidence file (multipart field 'file')")
     async def add_evidence(request: Request, incident_id: IncidentId,
