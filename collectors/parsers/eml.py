@@ -59,6 +59,7 @@ MAX_FILENAME_BYTES = 255
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 _MULTIPART = re.compile(rb"(?im)^content-type:[ \t]*multipart/")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
+_BOUNDARY = re.compile(rb'(?i)\bboundary=("[^"\r\n]{1,200}"|[^\s;"]{1,200})')
 _TOKEN_SPLIT = re.compile(r"[\s<>\"'(),;|]+")
 _TRAILING = ".,:;!?)]}>*"
 _RSIT_TAG = re.compile(r'rsit:([a-z-]+)="([a-z-]+)"', re.IGNORECASE)
@@ -242,12 +243,27 @@ def _parse_within_limits(data: bytes) -> EmailMessage:
         raise MessageRejected(f"header block larger than {MAX_HEADER_BYTES} bytes")
     if len(_MULTIPART.findall(data)) > MAX_MULTIPARTS:
         raise MessageRejected(f"more than {MAX_MULTIPARTS} multipart containers")
+    if _delimiter_lines(data) > MAX_PARTS + MAX_MULTIPARTS:
+        raise MessageRejected(f"more than {MAX_PARTS} MIME parts")
     try:
         message = BytesParser(policy=email.policy.default).parsebytes(data)
     except (RecursionError, ValueError, LookupError) as exc:
         raise MessageRejected(f"unreadable MIME structure: {exc}") from None
     assert isinstance(message, EmailMessage)
     return message
+
+
+def _delimiter_lines(data: bytes) -> int:
+    """Lines opening a part of one of the declared multipart boundaries (counted before parsing,
+    so a message with thousands of parts costs a regex scan, not a full parse)."""
+    boundaries = {b.strip(b'"') for b in _BOUNDARY.findall(data)}
+    if len(boundaries) > 2 * MAX_MULTIPARTS:
+        raise MessageRejected(f"more than {2 * MAX_MULTIPARTS} MIME boundaries declared")
+    return sum(
+        len(re.findall(rb"(?m)^--" + re.escape(boundary) + rb"[ \t]*\r?$", data))
+        for boundary in boundaries
+        if boundary
+    )
 
 
 def _walk(message: Message) -> Iterator[Message]:

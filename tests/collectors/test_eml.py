@@ -244,3 +244,18 @@ def test_megabyte_header_rejected() -> None:
 
 def test_extract_observables_ignores_file_names_and_versions() -> None:
     assert extract_observables("see report.pdf and csrss.exe v1.2 e.g. 10.0") == []
+
+
+def test_rfc2047_encoded_filename_with_path_is_sanitised() -> None:
+    data = (
+        b"From: a@example.org\r\nSubject: t\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: text/plain\r\n\r\nhola\r\n"
+        b"--B\r\nContent-Type: application/octet-stream\r\n"
+        b'Content-Disposition: attachment; filename="=?utf-8?q?=2E=2E=2F=2E=2E=2Fetc=2Fpasswd?="'
+        b"\r\n\r\nroot\r\n--B--\r\n"
+    )  # constructed
+    report = one_report(data)
+    assert [a.filename for a in report.attachments] == ["passwd"]
+    assert report.attachments[0].data == b"root"
+    assert report.description.startswith("hola\n\nAttachments:\n- passwd (application/octet-stream")
