@@ -64,6 +64,7 @@ _KNOWN_TARGET_PREFIXES = (
     "event_description.",
     "protocol.",
 )
+_CODE_MARKS = frozenset('()"{}<>;')
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 
 
@@ -160,6 +161,19 @@ class _Lines:
                 yield "\n"
 
 
+def _looks_like_header(cells: list[str]) -> bool:
+    """Column names: short, distinct, not numbers, no rule or code punctuation."""
+    names = [cell.strip() for cell in cells]
+    if len(set(names)) != len(names):
+        return False
+    return all(
+        0 < len(name) <= 64
+        and not name.replace(".", "").isdigit()
+        and not _CODE_MARKS.intersection(name)
+        for name in names
+    )
+
+
 class GenericCsvParser:
     """Any CSV feed, with a column mapping."""
 
@@ -179,8 +193,9 @@ class GenericCsvParser:
             dialect = csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|")
         except csv.Error:
             return False
-        widths = {len(row) for row in csv.reader(lines, dialect)}
-        return len(widths) == 1 and widths.pop() >= 3
+        rows = list(csv.reader(lines, dialect))
+        widths = {len(row) for row in rows}
+        return len(widths) == 1 and widths.pop() >= 3 and _looks_like_header(rows[0])
 
     def parse(self, report: RawReport) -> Iterator[Record]:
         """One Alert per data row; a ParseFailure (with its line) per bad row."""

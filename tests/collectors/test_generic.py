@@ -238,5 +238,8 @@ def test_sniff_is_conservative(shared_data: Path) -> None:
     assert not csv_parser.sniff((shared_data / "zeek/btest/http-get/http.log").read_bytes())
     assert not csv_parser.sniff((shared_data / "suricata/mkhairin-eve.json").read_bytes()[:8192])
     assert not csv_parser.sniff(b"just some words\nand more words\n")
+    rules = shared_data / "suricata/suricata-verify/bug-130/test.rules"  # ';'-split, 8 cells a line
+    assert not csv_parser.sniff(rules.read_bytes())
+    assert not csv_parser.sniff(b"1,2,3\n4,5,6\n")  # no header row: give --format csv
     assert json_parser.sniff(b'[{"a": 1}]') and json_parser.sniff(b'{"a": 1}\n')
     assert not json_parser.sniff(b"a,b,c\n")
