@@ -146,6 +146,9 @@ class _Bundle:
         self.tlp_by_marking: dict[str, TLP] = dict(PREDEFINED_TLP)
 
     def records(self) -> Iterator[Record]:
+        if not self.raw_objects:
+            yield failure(self.where, None, "", "bundle has no objects")
+            return
         parsed: list[tuple[int, Any]] = []
         for number, raw in enumerate(self.raw_objects, start=1):
             try:

@@ -232,3 +232,5 @@ def test_not_json_and_not_an_object() -> None:
     assert failures(parse_bytes(b"{not json"))[0][1].startswith("not valid JSON")
     assert failures(parse_bytes(b"[1, 2]")) == [(None, "a STIX document must be a JSON object")]
     assert not StixBundleParser().sniff(b'{"Event": {"info": "misp"}}')
+    empty = b'{"type": "bundle", "id": "bundle--0b1f7d4e-1c5c-4d4c-8e1f-2f7b8a9c0d1e"}'
+    assert failures(parse_bytes(empty)) == [(None, "bundle has no objects")]
