@@ -7,7 +7,13 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from cases.services.alerts import AlertService
+from cases.services.case_merge import CaseMergeService
+from cases.services.cases import CaseService
 from cases.services.identity import Identity
+from cases.services.picture import PictureService
+from cases.services.tasks import TaskService
+from cases.services.timeline import TimelineService
+from cases.services.triage import TriageService
 from cases.store import Store, open_store
 from pukara.core.config import Settings, load_settings
 from pukara.pipeline import Pipeline
@@ -27,6 +33,12 @@ class Services:
     identity: Identity
     alerts: AlertService
     pipeline: Pipeline
+    triage: TriageService
+    cases: CaseService
+    case_merge: CaseMergeService
+    tasks: TaskService
+    timeline: TimelineService
+    picture: PictureService
 
     def close(self) -> None:
         """Release the store (records a clean stop)."""
@@ -39,8 +51,12 @@ def build_services(settings: Settings | None = None) -> Services:
     store = open_store(settings)
     identity = Identity(store, pepper=settings.token_pepper.get_secret_value())
     pipeline = Pipeline(store=store, settings=settings)
+    cases = CaseService(store)
     return Services(settings=settings, store=store, identity=identity,
-                    alerts=AlertService(store), pipeline=pipeline)
+                    alerts=AlertService(store), pipeline=pipeline,
+                    triage=TriageService(store), cases=cases,
+                    case_merge=CaseMergeService(store, cases), tasks=TaskService(store),
+                    timeline=TimelineService(store), picture=PictureService(store, settings))
 
 
 __all__ = ["Services", "Store", "build_services", "open_engine", "open_store"]
