@@ -258,7 +258,7 @@ def flow_alert(where: tuple[str, str, int, int], group: FlowGroup, origin: Origi
 
 def capture_alerts(capture: Capture, origin: Origin) -> Iterator[Alert]:
     """Every alert of a finished capture, scans first, the capture summary last."""
-    for finding in capture.scans.findings():
+    for finding in capture.scans.findings(capture.flows.flows):
         yield scan_alert(finding, origin)
     for name, entry in capture.dns.items():
         yield dns_alert(name, entry, origin)

@@ -122,18 +122,16 @@ class Capture:
         counters.bytes += frame.wirelen
         if counters.first is None:
             counters.first = frame.ts
-            counters.linktypes.add(frame.linktype)
+        counters.linktypes.add(frame.linktype)
         counters.last = frame.ts
         packet = decode(frame.linktype, frame.data)
         if packet is None:
             counters.not_ip += 1
             return
         if packet.proto == PROTO_ARP:
-            self.scans.observe(packet.src, packet.dst, 0, PROTO_ARP)
+            self.scans.arp(packet.src, packet.dst, packet.flags == 1)
             return
-        key, stats, from_client, new = self.flows.update(packet, frame.ts, frame.wirelen)
-        if new and (packet.proto != TCP or packet.flags & 2):
-            self.scans.observe(key[0], key[2], key[3], packet.proto)
+        key, stats, from_client, _new = self.flows.update(packet, frame.ts, frame.wirelen)
         if packet.payload:
             self._application(packet, frame.ts, key, stats, from_client)
 

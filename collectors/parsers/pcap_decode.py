@@ -61,7 +61,7 @@ class Frame(NamedTuple):
 
 
 class Decoded(NamedTuple):
-    """The L3/L4 facts of one packet (``proto`` is PROTO_ARP for an ARP request)."""
+    """The L3/L4 facts of one packet (for ARP: ``proto`` PROTO_ARP, ``flags`` the opcode)."""
 
     src: str
     dst: str
@@ -139,9 +139,9 @@ def decode(linktype: int, data: bytes) -> Decoded | None:
             proto = data[pos]
             pos += (data[pos + 1] + 2) * 4 if proto == 51 else (data[pos + 1] + 1) * 8
         return _l4(src, dst, proto, data, pos, end)
-    if etype == 0x0806 and len(data) >= off + 28 and data[off + 7] == 1:
+    if etype == 0x0806 and len(data) >= off + 28 and data[off + 7] in (1, 2):
         sender, target = _addr(data[off + 14 : off + 18]), _addr(data[off + 24 : off + 28])
-        return Decoded(sender, target, PROTO_ARP, 0, 0, 1, 0, b"")
+        return Decoded(sender, target, PROTO_ARP, 0, 0, data[off + 7], 0, b"")
     return None
 
 

@@ -6,9 +6,13 @@ TCP SYN-ACK. When the table is full, new flows are not tracked; their packets ar
 At the end, flows are grouped per (client, server, server port, protocol) for the summary
 alerts: one alert per group rather than one per flow keeps big captures readable.
 
-Scan detection counts, per new flow, the distinct server ports one client opened on one
-host, and the distinct hosts one client opened on one (protocol, port); ARP requests count
-as hosts on ``arp/0``, so an ARP sweep of a subnet is a host sweep.
+Scan detection works on *unanswered probes*, so that a busy client (a browser, a proxy,
+a resolver) is not a scanner: a TCP flow whose client sent a SYN and whose server never
+answered SYN-ACK (closed port, filtered, or no host), a UDP flow with no reply, and an ARP
+request whose target never replied. Per client it counts the distinct ports probed on one
+host and the distinct hosts probed on one (protocol, port); ARP requests count as hosts on
+``arp/0``, so an ARP sweep of a subnet is a host sweep. Flows beyond the flow-table cap are
+not seen; by then a scan is long over any threshold.
 """
 
 from __future__ import annotations
@@ -39,8 +43,15 @@ class FlowStats:
     bytes_to_server: int = 0
     pkts_to_client: int = 0
     bytes_to_client: int = 0
-    tcp_flags: int = 0
+    flags_to_server: int = 0
+    flags_to_client: int = 0
     app: str = ""
+
+    def unanswered(self, proto: int) -> bool:
+        """A TCP SYN never SYN-ACKed, or a UDP flow with no reply."""
+        if proto == TCP:
+            return bool(self.flags_to_server & 0x02) and not self.flags_to_client & 0x02
+        return proto == UDP and self.pkts_to_client == 0
 
 
 @dataclass(slots=True)
@@ -96,10 +107,11 @@ class FlowTable:
         if from_client:
             stats.pkts_to_server += 1
             stats.bytes_to_server += size
+            stats.flags_to_server |= packet.flags
         else:
             stats.pkts_to_client += 1
             stats.bytes_to_client += size
-        stats.tcp_flags |= packet.flags
+            stats.flags_to_client |= packet.flags
         return key, stats, from_client, new
 
     def groups(self) -> dict[tuple[str, str, int, int], FlowGroup]:
@@ -134,39 +146,49 @@ class ScanFinding:
 
 
 class ScanDetector:
-    """Distinct ports per (client, host) and hosts per (client, protocol, port)."""
+    """Unanswered probes: ports per (client, host), hosts per (client, protocol, port)."""
 
     def __init__(self, min_ports: int, min_hosts: int) -> None:
         self.min_ports = min_ports
         self.min_hosts = min_hosts
-        self.ports: dict[tuple[str, str], set[int]] = {}
-        self.hosts: dict[tuple[str, int, int], set[str]] = {}
+        self.arp_asked: dict[str, set[str]] = {}
+        self.arp_answered: set[str] = set()
 
-    def observe(self, client: str, server: str, port: int, proto: int) -> None:
-        """Record a new flow (or an ARP request) from ``client`` to ``server:port``."""
-        if proto in (TCP, UDP):
-            ports = self.ports.setdefault((client, server), set())
-            if len(ports) < SCAN_SET_CAP:
-                ports.add(port)
-        elif proto != PROTO_ARP:
+    def arp(self, sender: str, target: str, request: bool) -> None:
+        """Record an ARP request (sender asks for target) or a reply (sender answers)."""
+        if not request:
+            if len(self.arp_answered) < SCAN_SET_CAP * 16:
+                self.arp_answered.add(sender)
             return
-        hosts = self.hosts.setdefault((client, proto, port), set())
-        if len(hosts) < SCAN_SET_CAP:
-            hosts.add(server)
+        asked = self.arp_asked.get(sender)
+        if asked is None:
+            if len(self.arp_asked) >= SCAN_SET_CAP:
+                return
+            asked = self.arp_asked[sender] = set()
+        if len(asked) < SCAN_SET_CAP:
+            asked.add(target)
 
-    def findings(self) -> list[ScanFinding]:
+    def findings(self, flows: dict[FlowKey, FlowStats]) -> list[ScanFinding]:
         """Clients over either threshold, busiest first."""
+        ports: dict[tuple[str, str], set[int]] = {}
+        hosts: dict[tuple[str, int, int], set[str]] = {}
+        for (client, _cport, server, sport, proto), stats in flows.items():
+            if stats.unanswered(proto):
+                ports.setdefault((client, server), set()).add(sport)
+                hosts.setdefault((client, proto, sport), set()).add(server)
+        for sender, asked in self.arp_asked.items():
+            hosts[(sender, PROTO_ARP, 0)] = asked - self.arp_answered
         found: dict[str, ScanFinding] = {}
-        for (client, server), ports in self.ports.items():
-            if len(ports) >= self.min_ports:
+        for (client, server), probed in ports.items():
+            if len(probed) >= self.min_ports:
                 finding = found.setdefault(client, ScanFinding(client, {}, {}, []))
-                finding.ports_on_host[server] = len(ports)
+                finding.ports_on_host[server] = len(probed)
                 finding.targets.append(server)
-        for (client, proto, port), hosts in self.hosts.items():
-            if len(hosts) >= self.min_hosts:
+        for (client, proto, port), reached in hosts.items():
+            if len(reached) >= self.min_hosts:
                 finding = found.setdefault(client, ScanFinding(client, {}, {}, []))
-                finding.hosts_on_port[f"{proto_name(proto)}/{port}"] = len(hosts)
-                finding.targets.extend(sorted(hosts)[:32])
+                finding.hosts_on_port[f"{proto_name(proto)}/{port}"] = len(reached)
+                finding.targets.extend(sorted(reached)[:32])
         return sorted(
             found.values(),
             key=lambda f: -sum(f.ports_on_host.values()) - sum(f.hosts_on_port.values()),

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scapy.layers.inet import IP
+from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import ARP
 from scapy.utils import RawPcapReader, rdpcap
 
@@ -232,28 +232,64 @@ def test_pcapng_http_sqli_requests() -> None:
     assert summary(records)["linktypes"] == [1]
 
 
+NMAP = DATA / "pcap" / "zeek__nmap-vsn.pcap"
+SCANNER = "192.168.1.71"
+
+
+def nmap_unanswered() -> tuple[set[str], dict[int, set[str]]]:
+    """Oracle with scapy: ARP targets that never replied, and per TCP port the hosts whose
+    SYN from the scanner was never SYN-ACKed."""
+    packets = rdpcap(str(NMAP))
+    arp = [p[ARP] for p in packets if ARP in p]
+    replied = {a.psrc for a in arp if a.op == 2}
+    asked = {a.pdst for a in arp if a.op == 1 and a.psrc == SCANNER}
+    syns, synacks = set(), set()
+    for packet in packets:
+        if IP in packet and TCP in packet:
+            ip, tcp = packet[IP], packet[TCP]
+            if ip.src == SCANNER and tcp.flags & 0x12 == 0x02:
+                syns.add((ip.dst, tcp.dport, tcp.sport))
+            if ip.dst == SCANNER and tcp.flags & 0x12 == 0x12:
+                synacks.add((ip.src, tcp.sport, tcp.dport))
+    hosts: dict[int, set[str]] = {}
+    for host, port, _sport in syns - synacks:
+        hosts.setdefault(port, set()).add(host)
+    return asked - replied, hosts
+
+
 def test_nmap_arp_sweep_is_a_scanner_alert() -> None:
-    path = DATA / "pcap" / "zeek__nmap-vsn.pcap"
-    swept = {
-        p[ARP].pdst
-        for p in rdpcap(str(path))
-        if ARP in p and p[ARP].op == 1 and p[ARP].psrc == "192.168.1.71"
-    }
-    records = parse_file(path)
+    unanswered_arp, _ = nmap_unanswered()
+    assert len(unanswered_arp) == 245
+    records = parse_file(NMAP)
     (scan,) = tagged(records, "scan")
     assert str(scan.classification) == "information-gathering/scanner"
     assert scan.severity.value == "medium"
-    assert "ipv4:192.168.1.71" in keys(scan, "scanner")
-    assert scan.extra["scan"]["hosts_on_port"] == {"arp/0": len(swept)}
-    assert len(swept) == 245
+    assert f"ipv4:{SCANNER}" in keys(scan, "scanner")
+    assert scan.extra["scan"]["hosts_on_port"] == {"arp/0": 245}
 
 
 def test_scan_thresholds_come_from_metadata() -> None:
-    path = DATA / "pcap" / "zeek__nmap-vsn.pcap"
-    (scan,) = tagged(parse_file(path, scan_min_hosts=7, scan_min_ports=2), "scan")
-    assert scan.extra["scan"]["hosts_on_port"] == {"tcp/80": 7, "arp/0": 245}
-    assert scan.extra["scan"]["ports_on_host"]["192.168.1.63"] == 2
-    assert tagged(parse_file(path, scan_min_hosts=1000), "scan") == []
+    _, tcp_hosts = nmap_unanswered()
+    assert {port: len(hosts) for port, hosts in tcp_hosts.items()} == {80: 5, 443: 3}
+    (scan,) = tagged(parse_file(NMAP, scan_min_hosts=5, scan_min_ports=2), "scan")
+    assert scan.extra["scan"]["hosts_on_port"] == {"tcp/80": 5, "arp/0": 245}
+    probed_twice = tcp_hosts[80] & tcp_hosts[443]
+    assert scan.extra["scan"]["ports_on_host"] == dict.fromkeys(probed_twice, 2)
+    assert tagged(parse_file(NMAP, scan_min_hosts=1000), "scan") == []
+
+
+def test_answered_connections_are_not_a_scan() -> None:
+    records = parse_file(
+        VERIFY / "decode-teredo-01" / "input.pcap", scan_min_hosts=2, scan_min_ports=3
+    )
+    servers = {
+        (a.flow.src_ip, a.flow.dst_ip, a.flow.dst_port) for a in tagged(records, "http") if a.flow
+    }
+    assert servers == {
+        ("192.168.2.16", "75.126.203.78", 80),
+        ("192.168.2.16", "67.228.110.120", 80),
+    }
+    assert tagged(records, "scan") == []
 
 
 def test_flow_table_cap_is_counted() -> None:
@@ -458,7 +494,8 @@ def test_sandbox_cpu_limit_keeps_what_was_read(tmp_path: Path) -> None:
 
 
 def test_sandbox_memory_limit(tmp_path: Path) -> None:
-    records = parse_sandboxed(BUG_130, sandbox_memory_mb=1)
+    path = many_http_requests(tmp_path, 5_000)  # enough that parsing must allocate
+    records = parse_sandboxed(path, sandbox_memory_mb=1)
     assert [f.reason for f in failures(records)] == ["unparseable: memory limit (1 MB)"]
 
 

@@ -102,12 +102,18 @@ def test_non_first_fragment_has_no_ports_constructed() -> None:
     assert (packet.proto, packet.sport, packet.dport, packet.payload) == (17, 0, 0, b"")
 
 
-def test_arp_request_constructed() -> None:
-    frame = bytes(Ether(**MACS) / ARP(op=1, psrc="192.168.1.71", pdst="192.168.1.10"))
-    packet = decode(1, frame)
-    assert packet is not None
-    assert (packet.src, packet.dst, packet.proto) == ("192.168.1.71", "192.168.1.10", PROTO_ARP)
-    assert decode(1, bytes(Ether(**MACS) / ARP(op=2, pdst="192.0.2.1"))) is None
+def test_arp_request_and_reply_constructed() -> None:
+    request = decode(1, bytes(Ether(**MACS) / ARP(op=1, psrc="192.168.1.71", pdst="192.168.1.10")))
+    assert request is not None
+    assert (request.src, request.dst, request.proto, request.flags) == (
+        "192.168.1.71",
+        "192.168.1.10",
+        PROTO_ARP,
+        1,
+    )
+    reply = decode(1, bytes(Ether(**MACS) / ARP(op=2, psrc="192.168.1.10", pdst="192.168.1.71")))
+    assert reply is not None and (reply.src, reply.flags) == ("192.168.1.10", 2)
+    assert decode(1, bytes(Ether(**MACS) / ARP(op=3, pdst="192.0.2.1"))) is None
 
 
 @pytest.mark.parametrize("size", range(0, 60, 7))
