@@ -115,8 +115,34 @@ def load_misp_feed(
     manifest = misp_events.read_manifest(folder / "manifest.json")
     state = store.source(name)
     since = 0 if full or state is None else state.last_timestamp
-    newest = since
-    now = utcnow()
+    newest = [since]
+    options = misp_events.RowOptions(name, "", utcnow(), include_non_ids)
+    _drain(
+        store,
+        _feed_rows(folder, manifest, since=since, options=options, report=report, newest=newest),
+        report,
+    )
+    store.record_source(
+        name,
+        "misp-feed",
+        location=str(folder),
+        last_timestamp=newest[0],
+        loaded=report.loaded,
+        rejected=report.rejected,
+    )
+    return report
+
+
+def _feed_rows(
+    folder: Path,
+    manifest: dict[str, dict[str, Any]],
+    *,
+    since: int,
+    options: misp_events.RowOptions,
+    report: LoadReport,
+    newest: list[int],
+) -> Iterator[Item]:
+    """Rows of every changed event of a feed, as one stream (one transaction)."""
     for uuid, summary in manifest.items():
         stamp = misp_events.int_or_zero(summary.get("timestamp"))
         if stamp and stamp <= since:
@@ -126,22 +152,13 @@ def load_misp_feed(
         try:
             events = misp_events.read_event_file(event_path)
         except ParseError as exc:
-            report.fail(ParseFailure(source=str(event_path), reason=exc.message))
+            yield ParseFailure(source=str(event_path), reason=exc.message)
             continue
         report.events += len(events)
-        newest = max(newest, stamp)
+        newest[0] = max(newest[0], stamp)
+        where = options._replace(where=str(event_path))
         for event in events:
-            where = misp_events.RowOptions(name, str(event_path), now, include_non_ids)
-            _drain(store, misp_events.event_rows(event, where, report.skipped), report)
-    store.record_source(
-        name,
-        "misp-feed",
-        location=str(folder),
-        last_timestamp=newest,
-        loaded=report.loaded,
-        rejected=report.rejected,
-    )
-    return report
+            yield from misp_events.event_rows(event, where, report.skipped)
 
 
 # -- STIX ---------------------------------------------------------------------------------

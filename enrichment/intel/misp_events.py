@@ -16,9 +16,9 @@ from typing import Any, NamedTuple
 import orjson
 from pymisp import MISPEvent
 
+from enrichment.intel.fastnorm import fast_normalize
 from enrichment.intel.misp_types import split_attribute
 from pukara.core.errors import InvalidInput, ParseError
-from pukara.core.observables import normalize
 from pukara.core.schema import Indicator, ParseFailure
 from pukara.core.taxonomy import TLP
 
@@ -186,7 +186,7 @@ def _attribute_rows(
     tlp = _tlp_of(own_tags, header.tlp) if own_tags else header.tlp
     for kind, raw in parts:
         try:
-            normal = normalize(kind, raw)
+            normal = fast_normalize(kind, raw)
         except InvalidInput as exc:
             yield ParseFailure(
                 source=at[0], record=at[1], raw=f"{misp_type}: {value}", reason=exc.message
