@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import resource
 import sys
@@ -83,6 +84,7 @@ def main() -> None:
         alerts = failures = observables = 0
         parser = SuricataEveParser()
         started = time.perf_counter()
+        cpu_started = time.process_time()
         with path.open("rb") as stream:
             for record in parser.parse(
                 RawReport(stream=stream, source="bench", filename=path.name)
@@ -93,6 +95,7 @@ def main() -> None:
                 elif isinstance(record, ParseFailure):
                     failures += 1
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(
@@ -106,6 +109,9 @@ def main() -> None:
                 "observables": observables,
                 "seconds": round(elapsed, 3),
                 "lines_per_second": round(options.count / elapsed),
+                "cpu_seconds": round(cpu, 3),
+                "lines_per_cpu_second": round(options.count / cpu),
+                "load_average_1m": round(os.getloadavg()[0], 2),
                 "peak_rss_mib": round(peak_kib / 1024, 1),
             }
         )
