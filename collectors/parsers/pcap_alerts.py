@@ -150,13 +150,10 @@ def _url(host: str, path: str, port: int) -> str:
     return f"http://{netloc}{path if path.startswith('/') else '/' + path}"
 
 
-def http_alert(key: FlowKey, session: HttpSession, origin: Origin, number: int) -> Alert:
-    """One HTTP session: its requests, and the first bytes of each side as attachments."""
-    found: list[Observable | None] = [
-        ip_observable(key[0], "client"),
-        ip_observable(key[2], "server"),
-    ]
-    requests = []
+def _http_requests(
+    key: FlowKey, session: HttpSession
+) -> tuple[list[dict[str, str]], list[Observable | None]]:
+    requests, found = [], []
     for head in session.requests:
         host = head.host.rsplit(":", 1)[0] if head.host.count(":") == 1 else head.host
         url = _url(head.host or key[2], head.path, key[3])
@@ -174,6 +171,13 @@ def http_alert(key: FlowKey, session: HttpSession, origin: Origin, number: int) 
             observable(ObservableType.URL, url, "url"),
             observable(ObservableType.USER_AGENT, head.user_agent, "client"),
         ]
+    return requests, found
+
+
+def http_alert(key: FlowKey, session: HttpSession, origin: Origin, number: int) -> Alert:
+    """One HTTP session: its requests, and the first bytes of each side as attachments."""
+    requests, found = _http_requests(key, session)
+    found += [ip_observable(key[0], "client"), ip_observable(key[2], "server")]
     attachments = [
         Attachment(filename=f"http-{number}-{side}.bin", data=bytes(data))
         for side, data in (("client", session.client), ("server", session.server))

@@ -201,8 +201,39 @@ def _u16s(data: bytes) -> list[int]:
     return [v for (v,) in struct.iter_unpack("!H", data[: len(data) // 2 * 2]) if not _grease(v)]
 
 
+def _extensions(hello: bytes, pos: int) -> tuple[str, list[list[int]], bool]:
+    """SNI, then [extensions, groups, point formats], and whether the list was complete."""
+    sni = ""
+    extensions: list[int] = []
+    groups: list[int] = []
+    formats: list[int] = []
+    if pos + 2 > len(hello):
+        return sni, [extensions, groups, formats], False
+    declared = pos + 2 + ((hello[pos] << 8) | hello[pos + 1])
+    end = min(len(hello), declared)
+    complete = declared <= len(hello)
+    pos += 2
+    while pos + 4 <= end:
+        ext, size = struct.unpack_from("!HH", hello, pos)
+        body = hello[pos + 4 : pos + 4 + size]
+        pos += 4 + size
+        complete = complete and pos <= end
+        if not _grease(ext):
+            extensions.append(ext)
+        if ext == 0 and len(body) > 5 and body[2] == 0:
+            sni = body[5 : 5 + ((body[3] << 8) | body[4])].decode("ascii", "backslashreplace")
+        elif ext == 10:
+            groups = _u16s(body[2:])
+        elif ext == 11 and body:
+            formats = list(body[1 : 1 + body[0]])
+    return sni, [extensions, groups, formats], complete
+
+
 def client_hello(payload: bytes) -> ClientHello | None:
-    """SNI and JA3 from a TLS record holding a ClientHello (as much as this segment has)."""
+    """SNI and JA3 from a TLS record holding a ClientHello (as much as this segment has).
+
+    JA3 is left empty when the hello continues in a later segment.
+    """
     if len(payload) < 44 or payload[0] != 0x16 or payload[1] != 3 or payload[5] != 1:
         return None
     hello = payload[9:]
@@ -215,33 +246,9 @@ def client_hello(payload: bytes) -> ClientHello | None:
     pos += 2 + size
     if pos >= len(hello):
         return None
-    pos += 1 + hello[pos]
-    sni, extensions, groups, formats = "", [], [], []
-    complete = False
-    if pos + 2 <= len(hello):
-        end = min(len(hello), pos + 2 + ((hello[pos] << 8) | hello[pos + 1]))
-        complete = pos + 2 + ((hello[pos] << 8) | hello[pos + 1]) <= len(hello)
-        pos += 2
-        while pos + 4 <= end:
-            ext, size = struct.unpack_from("!HH", hello, pos)
-            body = hello[pos + 4 : pos + 4 + size]
-            pos += 4 + size
-            complete = complete and pos <= end
-            if not _grease(ext):
-                extensions.append(ext)
-            if ext == 0 and len(body) > 5 and body[2] == 0:
-                sni = body[5 : 5 + ((body[3] << 8) | body[4])].decode("ascii", "backslashreplace")
-            elif ext == 10:
-                groups = _u16s(body[2:])
-            elif ext == 11 and body:
-                formats = list(body[1 : 1 + body[0]])
-    fields = [
-        str(version),
-        "-".join(map(str, ciphers)),
-        "-".join(map(str, extensions)),
-        "-".join(map(str, groups)),
-        "-".join(map(str, formats)),
-    ]
-    ja3_string = ",".join(fields) if complete else ""
-    ja3 = hashlib.md5(ja3_string.encode(), usedforsecurity=False).hexdigest() if complete else ""
+    sni, lists, complete = _extensions(hello, pos + 1 + hello[pos])
+    if not complete:
+        return ClientHello(sni, "", "")
+    ja3_string = ",".join([str(version), *("-".join(map(str, v)) for v in [ciphers, *lists])])
+    ja3 = hashlib.md5(ja3_string.encode(), usedforsecurity=False).hexdigest()
     return ClientHello(sni, ja3, ja3_string)

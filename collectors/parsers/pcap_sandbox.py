@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
+from pydantic import ValidationError
 
 from collectors.parsers.pcap_alerts import Origin
 from collectors.parsers.pcap_capture import CaptureLimits
@@ -101,6 +102,57 @@ def _verdict(code: int, timed_out: bool, limits: SandboxLimits, stderr: IO[bytes
     return f"unparseable: parser process exited with code {code}: {tail}"
 
 
+class _Watchdog:
+    """Wall-clock limit: SIGTERM at the limit (an orderly stop), SIGKILL after a grace."""
+
+    def __init__(self, child: subprocess.Popen[bytes], seconds: float) -> None:
+        self.child = child
+        self.fired = threading.Event()
+        self.timers = [
+            threading.Timer(seconds, self._signal, (signal.SIGTERM,)),
+            threading.Timer(seconds + GRACE_SECONDS, self._signal, (signal.SIGKILL,)),
+        ]
+        for timer in self.timers:
+            timer.daemon = True
+            timer.start()
+
+    def _signal(self, sig: int) -> None:
+        self.fired.set()
+        with contextlib.suppress(ProcessLookupError):
+            self.child.send_signal(sig)
+
+    def cancel(self) -> None:
+        """Stop the timers; kill the child if it is still running."""
+        for timer in self.timers:
+            timer.cancel()
+        if self.child.poll() is None:
+            self.child.kill()
+            self.child.wait()
+
+
+def _start_child(stderr: IO[bytes]) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    return subprocess.Popen(
+        [sys.executable, "-m", "collectors.parsers.pcap_sandbox"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        env=env,
+    )
+
+
+def _records(lines: IO[bytes], where: str) -> Iterator[Record]:
+    while line := lines.readline(MAX_LINE):
+        try:
+            yield decode_record(line)
+        except (orjson.JSONDecodeError, ValidationError, KeyError, ValueError) as exc:
+            yield ParseFailure(
+                source=where,
+                raw=line[:256].decode("utf-8", "replace"),
+                reason=f"sandbox sent an unreadable record: {exc}",
+            )
+
+
 def run_sandboxed(
     path: str, limits: SandboxLimits, origin: Origin, capture_limits: CaptureLimits
 ) -> Iterator[Record]:
@@ -113,51 +165,28 @@ def run_sandboxed(
             "origin": asdict(origin),
         }
     )
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    where = origin.filename or path
     with tempfile.TemporaryFile() as stderr:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "collectors.parsers.pcap_sandbox"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            env=env,
-        )
-        timed_out = threading.Event()
-
-        def stop(sig: int) -> None:
-            timed_out.set()
-            with contextlib.suppress(ProcessLookupError):
-                child.send_signal(sig)
-
-        timers = [
-            threading.Timer(limits.wall_seconds, stop, (signal.SIGTERM,)),
-            threading.Timer(limits.wall_seconds + GRACE_SECONDS, stop, (signal.SIGKILL,)),
-        ]
-        for timer in timers:
-            timer.daemon = True
-            timer.start()
+        child = _start_child(stderr)
+        watchdog = _Watchdog(child, limits.wall_seconds)
         reported = False
         try:
-            assert child.stdin is not None and child.stdout is not None
+            if child.stdin is None or child.stdout is None:
+                raise RuntimeError("child started without pipes")
             with contextlib.suppress(BrokenPipeError):
                 child.stdin.write(request)
                 child.stdin.close()
-            while line := child.stdout.readline(MAX_LINE):
-                record = decode_record(line)
+            for record in _records(child.stdout, where):
                 reported |= isinstance(record, ParseFailure) and record.reason.startswith(
                     "unparseable"
                 )
                 yield record
             code = child.wait()
         finally:
-            for timer in timers:
-                timer.cancel()
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+            watchdog.cancel()
         if code != 0 and not reported:
-            reason = _verdict(code, timed_out.is_set(), limits, stderr)
-            yield ParseFailure(source=origin.filename or path, reason=reason)
+            reason = _verdict(code, watchdog.fired.is_set(), limits, stderr)
+            yield ParseFailure(source=where, reason=reason)
 
 
 def _limit_self(limits: dict[str, Any]) -> None:
