@@ -4,6 +4,8 @@
 schema (``search_path`` set through the libpq ``options`` parameter), dropped afterwards.
 The server is ``$PUKARA_TEST_PG_URL`` or the local one (127.0.0.1:5432, db ``test``, user
 ``postgres``, trust auth); the test is skipped with the reason when none answers.
+``pg_module_url`` is the same with one schema per test module, for suites that reset the
+tables between tests instead of paying for a schema each time.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -23,9 +26,8 @@ def _conninfo(url: str) -> str:
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A PostgreSQL URL bound to a new empty schema (dropped after the test)."""
+@contextmanager
+def _private_schema() -> Iterator[str]:
     psycopg = pytest.importorskip("psycopg")
     base = os.environ.get("PUKARA_TEST_PG_URL", DEFAULT_PG_URL)
     schema = f"pukara_test_{uuid.uuid4().hex[:12]}"
@@ -43,3 +45,17 @@ def pg_url() -> Iterator[str]:
             yield url.render_as_string(hide_password=False)
         finally:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL bound to a new empty schema (dropped after the test)."""
+    with _private_schema() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def pg_module_url() -> Iterator[str]:
+    """Like ``pg_url`` but one schema for a whole test module (reset it between tests)."""
+    with _private_schema() as url:
+        yield url

@@ -4,8 +4,10 @@ N1–N3). Reports are constructed; addresses are from documentation ranges."""
 from __future__ import annotations
 
 import io
+import shutil
 import threading
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,18 +42,48 @@ VIEW_KEYS = {
 }
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'pukara.db'}"
-    else:
-        url = request.getfixturevalue("pg_url")
-    opened = Store(make_engine(url), home=tmp_path).open()
-    identity = Identity(opened)
+def add_entities(case_store: Store) -> None:
+    identity = Identity(case_store)
     for slug in ("ent-a", "ent-b"):
         identity.add_entity(Entity(id=slug, name=f"Entidad {slug[-1].upper()}", sector="health"))
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite store with entities A and B, copied for each test (fast set-up)."""
+    home = tmp_path_factory.mktemp("template")
+    template = Store(make_engine(f"sqlite:///{home / 'pukara.db'}"), home=home).open()
+    add_entities(template)
+    template.close()
+    return home / "pukara.db"
+
+
+@pytest.fixture(scope="module")
+def pg_store(pg_module_url: str) -> Iterator[Store]:
+    opened = Store(make_engine(pg_module_url)).open()
     yield opened
     opened.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path,
+          sqlite_template: Path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        shutil.copy(sqlite_template, tmp_path / "pukara.db")
+        opened = Store(make_engine(f"sqlite:///{tmp_path / 'pukara.db'}"), home=tmp_path).open()
+        yield opened
+        opened.close()
+        return
+    shared: Store = request.getfixturevalue("pg_store")
+    tables = [t for m in Store.metadatas() for t in reversed(m.sorted_tables)]
+    with shared.write() as conn:  # DELETE is cheaper than TRUNCATE on small tables
+        conn.exec_driver_sql("TRUNCATE TABLE audit_log, audit_head")  # no row triggers
+        for table in tables:
+            if table.name not in ("audit_log", "audit_head"):
+                conn.execute(table.delete())
+        audit.ensure_head(conn)
+    add_entities(shared)
+    yield shared
 
 
 @pytest.fixture
