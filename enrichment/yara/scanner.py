@@ -238,8 +238,8 @@ def _run_fd(matcher: Matcher, fd: int, name: str, externals: dict[str, str]) -> 
         return ScanResult(name, matcher.match_fd(fd, externals))
     except TimeoutError:
         return ScanResult(name, error="timeout")
-    except (MemoryError, yara.Error) as exc:
-        return ScanResult(name, error=f"scan failed: {exc}")
+    except Exception as exc:  # any engine failure is this file's result
+        return ScanResult(name, error=f"scan failed: {str(exc).replace(fd_path(fd), name)}")
 
 
 def scan_data(matcher: Matcher, data: bytes, name: str, limits: ScanLimits) -> ScanResult:
@@ -258,7 +258,7 @@ def _run(matcher: Matcher, data: bytes, name: str, externals: dict[str, str]) ->
         return ScanResult(name, matcher.match(data, externals))
     except TimeoutError:
         return ScanResult(name, error="timeout")
-    except (MemoryError, yara.Error) as exc:
+    except Exception as exc:  # any engine failure is this payload's result
         return ScanResult(name, error=f"scan failed: {exc}")
 
 

@@ -170,3 +170,26 @@ def test_size_cap_and_unreadable_files_are_results_not_exceptions(
     assert small.scan_bytes(b"x" * 11, "p").error == "too large: 11 bytes > 10"
     missing = scanner.scan_file(tmp_path / "missing")
     assert missing.error == "unreadable: No such file or directory"
+
+
+@pytest.mark.parametrize("engine", ["yara", "yara-x"])
+def test_f3_worker_memory_cap_fails_one_file_not_the_batch(
+    tmp_path: Path, samples: Path, engine: str
+) -> None:
+    sparse = tmp_path / "huge.bin"
+    with sparse.open("wb") as handle:
+        handle.truncate(600 << 20)  # sparse: no disk used, but 600 MiB to map
+    limits = ScanLimits(memory_bytes=400 << 20, max_file_bytes=1 << 30)
+    sources = default_sources()
+    if engine == "yara":
+        capped: Scanner = Scanner(compile_rules(sources, tmp_path / "cache"), limits)
+    else:
+        from enrichment.yara.yarax import YaraXScanner, compile_yarax
+
+        capped = YaraXScanner(compile_yarax(sources, tmp_path / "cache"), limits)
+    eicar = str(samples / "eicar.com")
+    results = {r.path: r for r in capped.scan_paths([str(sparse), eicar], processes=1)}
+    error = results[str(sparse)].error or ""
+    assert error.startswith("scan failed: ")
+    assert "/proc/self" not in error
+    assert found(results[eicar]) == EXPECTED["eicar.com"]
