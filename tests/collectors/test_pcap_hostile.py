@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import struct
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scapy.utils import RawPcapReader
@@ -159,3 +160,17 @@ def test_mutated_pcapng_never_raises(flips: list[tuple[int, int]], cut: int) -> 
     records = parse_bytes(bytes(data[: max(cut, 4)]))
     assert all(isinstance(r, Alert | ParseFailure) for r in records)
     assert "summary" in records[-1].tags  # type: ignore[union-attr]
+
+
+def test_nanosecond_pcap_reads_the_same_packets_constructed() -> None:
+    """bug-130 rewritten with the nanosecond magic and fractions × 1000."""
+    data = bytearray(BUG_130.read_bytes())
+    data[:4] = b"\x4d\x3c\xb2\xa1"
+    for offset in record_offsets(bytes(data)):
+        micros = struct.unpack_from("<I", data, offset + 4)[0]
+        struct.pack_into("<I", data, offset + 4, micros * 1000)
+    plain, nano = parse_bytes(BUG_130.read_bytes()), parse_bytes(bytes(data))
+    assert failures(nano) == []
+    assert summary(nano)["packets"] == 14
+    assert summary(nano)["first"] == pytest.approx(summary(plain)["first"], abs=1e-6)
+    assert [a.title for a in tagged(nano, "http")] == [a.title for a in tagged(plain, "http")]
