@@ -10,11 +10,13 @@ know when to rebuild.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -35,6 +37,22 @@ DEFAULT_DECAY: Mapping[ObservableType, timedelta] = {
     ObservableType.HOSTNAME: 365 * DAY,
 }
 UNIQUE = ("source", "type", "value", "event_uuid")
+_COLUMNS = (
+    "type",
+    "value",
+    "source",
+    "event_uuid",
+    "event_info",
+    "threat_level",
+    "org",
+    "tags",
+    "tlp",
+    "to_ids",
+    "first_seen",
+    "last_seen",
+    "expires_at",
+    "updated_at",
+)
 _UPDATED = (
     "event_info",
     "threat_level",
@@ -79,6 +97,38 @@ def utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
+
+
+@lru_cache(maxsize=4096)
+def _sqlite_time(value: datetime) -> str:
+    """A datetime as SQLAlchemy's SQLite DateTime stores it (UTC, no offset)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else _sqlite_time(value)
+
+
+def _sqlite_row(row: dict[str, Any]) -> tuple[Any, ...]:
+    """A row as the SQLite driver takes it, in _COLUMNS order."""
+    return (
+        row["type"],
+        row["value"],
+        row["source"],
+        row["event_uuid"],
+        row["event_info"],
+        row["threat_level"],
+        row["org"],
+        orjson.dumps(row["tags"]).decode(),
+        row["tlp"],
+        1 if row["to_ids"] else 0,
+        _time(row["first_seen"]),
+        _time(row["last_seen"]),
+        _time(row["expires_at"]),
+        _time(row["updated_at"]),
+    )
 
 
 def dialect_insert(engine: Engine, table: sa.Table) -> Any:
@@ -146,22 +196,44 @@ class IntelStore:
 
     def upsert_rows(self, rows: Iterable[dict[str, Any]]) -> int:
         """Insert or update prepared rows (see :func:`indicator_row`) in batches."""
-        stmt = self._indicator_upsert()
         written = 0
         batch: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         with self.engine.begin() as conn:
+            write = self._writer(conn)
             for row in rows:
                 batch[(row["source"], row["type"], row["value"], row["event_uuid"])] = row
                 if len(batch) >= self.batch_size:
-                    conn.execute(stmt, list(batch.values()))
+                    write(list(batch.values()))
                     written += len(batch)
                     batch.clear()
             if batch:
-                conn.execute(stmt, list(batch.values()))
+                write(list(batch.values()))
                 written += len(batch)
             if written:
                 self._bump(conn)
         return written
+
+    def _writer(self, conn: Connection) -> Callable[[list[dict[str, Any]]], None]:
+        """executemany of the upsert. On SQLite the compiled statement goes straight to the
+        driver with values pre-converted (SQLAlchemy's per-row bind processing would double
+        the cost of a large load); on PostgreSQL SQLAlchemy's insertmanyvalues is used."""
+        stmt = self._indicator_upsert()
+        if self.engine.dialect.name != "sqlite":
+
+            def execute(rows: list[dict[str, Any]]) -> None:
+                conn.execute(stmt, rows)
+
+            return execute
+        compiled = stmt.compile(dialect=self.engine.dialect, column_keys=list(_COLUMNS))
+        if tuple(compiled.positiontup or ()) != _COLUMNS:
+            raise StoreError(f"unexpected upsert parameter order {compiled.positiontup}")
+        sql = str(compiled)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+        def write(rows: list[dict[str, Any]]) -> None:
+            cursor.executemany(sql, [_sqlite_row(row) for row in rows])
+
+        return write
 
     def _bump(self, conn: Connection) -> None:
         stmt = self._insert(t.state).values(name="version", value=1)

@@ -33,7 +33,6 @@ indicators = sa.Table(
     sa.Column("updated_at", TZ, nullable=False),
     sa.UniqueConstraint("source", "type", "value", "event_uuid", name="uq_intel_indicator"),
 )
-sa.Index("ix_intel_indicators_value", indicators.c.value)
 
 sources = sa.Table(
     "intel_sources",

@@ -66,3 +66,10 @@ def _attributes(node: object) -> list[tuple[str, str]]:
         for child in node:
             found.extend(_attributes(child))
     return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([T.MD5, T.SHA1, T.SHA256, T.SHA512]),
+       st.text(alphabet="0123456789abcdefABCDEFg \t", min_size=30, max_size=130))
+def test_hashes_agree(kind: T, value: str) -> None:
+    assert _either(kind, value, fast_normalize) == _either(kind, value, normalize)
