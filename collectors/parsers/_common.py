@@ -143,6 +143,17 @@ _CHECKED_TEXT = {"source": 64, "source_ref": 256, "title": MAX_TITLE, "signature
 _CHECKED_TEXT |= {"signature_id": 64, "description": MAX_TEXT}
 
 
+_TYPED_PARTS: tuple[tuple[str, Any], ...] = (
+    ("classification", Classification),
+    ("severity", Severity),
+    ("tlp", TLP),
+    ("flow", Flow | None),
+    ("observed_at", datetime),
+    ("received_at", datetime),
+    ("extra", dict),
+    ("observables", list),
+    ("tags", list),
+)
 # Every field is passed explicitly: model_construct inspects default factories per call.
 _LIST_FIELDS = ("observables", "attachments", "hits", "tags")
 _PLAIN_DEFAULTS: dict[str, Any] = {
@@ -150,7 +161,25 @@ _PLAIN_DEFAULTS: dict[str, Any] = {
     for name, info in Alert.model_fields.items()
     if info.default_factory is None and not info.is_required() and name not in _LIST_FIELDS
 }
-_UNDETERMINED = Classification(taxonomy="other", type="undetermined")
+
+
+def _constructible(fields: dict[str, Any]) -> bool:
+    """True when every part of ``fields`` is already of the type and size Alert wants."""
+    for name, limit in _CHECKED_TEXT.items():
+        value = fields.get(name)
+        if value is not None and (
+            not isinstance(value, str) or len(value) > limit or value != value.strip()
+        ):
+            return False
+    if not fields.get("source") or not fields.get("title") or "classification" not in fields:
+        return False
+    for name, kind in _TYPED_PARTS:
+        if name in fields and not isinstance(fields[name], kind):
+            return False
+    for name in ("observed_at", "received_at"):
+        if fields.get(name) is not None and fields[name].utcoffset() is None:
+            return False
+    return all(isinstance(o, Observable) for o in fields.get("observables", ()))
 
 
 def build_alert(**fields: Any) -> Alert:
@@ -160,35 +189,20 @@ def build_alert(**fields: Any) -> Alert:
     on instances), which dominates parse time at a million lines. Parsers that build each part
     from validated pieces (Observables from :func:`make_observable`, a validated ``Flow``,
     a ``Classification`` instance, enum severities, aware UTC datetimes) use this instead.
-    Text fields are still checked here; anything else unexpected falls back to ``Alert(...)``.
+    The parts are still checked for type and size; anything unexpected goes to ``Alert(...)``.
     """
-    for name, limit in _CHECKED_TEXT.items():
-        value = fields.get(name)
-        if value is not None and (
-            not isinstance(value, str) or len(value) > limit or value != value.strip()
-        ):
-            return Alert(**fields)
-    if not fields.get("source") or not fields.get("title"):
+    if not _constructible(fields):
         return Alert(**fields)
+    now = datetime.now(UTC)
     for name in ("observed_at", "received_at"):
-        value = fields.get(name)
-        if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-            return Alert(**fields)
-    if fields.get("observed_at") and fields["observed_at"].tzinfo is not UTC:
-        fields["observed_at"] = fields["observed_at"].astimezone(UTC)
-    if fields.get("received_at") and fields["received_at"].tzinfo is not UTC:
-        fields["received_at"] = fields["received_at"].astimezone(UTC)
+        fields[name] = fields[name].astimezone(UTC) if fields.get(name) else now
     for name in _LIST_FIELDS:
         fields.setdefault(name, [])
     fields.setdefault("extra", {})
     for name, default in _PLAIN_DEFAULTS.items():
         fields.setdefault(name, default)
-    if "classification" not in fields:
-        fields["classification"] = _UNDETERMINED.model_copy()
-    if "observed_at" not in fields or "received_at" not in fields:
-        now = datetime.now(UTC)
-        fields.setdefault("received_at", now)
-        fields.setdefault("observed_at", fields["received_at"])
+    # Classification is mutable: each alert gets its own copy of the parser's table entry.
+    fields["classification"] = fields["classification"].model_copy()
     return Alert.model_construct(**fields)
 
 
