@@ -97,8 +97,14 @@ class TaskService:
 
     @staticmethod
     def _task(conn: Connection, task_id: str) -> RowMapping:
-        query = select(case_tasks).where(case_tasks.c.id == str(task_id).strip())
-        row = conn.execute(query).mappings().first()
-        if row is None:
-            raise NotFound(f"no such task: {task_id}")
-        return row
+        """The task with this id, or the only one whose id starts with it (≥ 6 chars)."""
+        ref = str(task_id).strip().lower()
+        query = select(case_tasks).where(case_tasks.c.id == ref)
+        rows = list(conn.execute(query).mappings())
+        if not rows and len(ref) >= 6 and all(c in "0123456789abcdef-" for c in ref):
+            prefix = select(case_tasks).where(case_tasks.c.id.like(f"{ref}%")).limit(2)
+            rows = list(conn.execute(prefix).mappings())
+        if len(rows) != 1:
+            raise NotFound(f"no such task: {task_id}" if not rows else
+                           f"task id {task_id!r} is ambiguous; give more characters")
+        return rows[0]

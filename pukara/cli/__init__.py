@@ -23,6 +23,7 @@ GROUPS = (
     "serve",
     "ingest",
     "alerts",
+    "case",
     "intel",
     "scan",
     "audit",

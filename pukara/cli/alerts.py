@@ -1,23 +1,34 @@
-"""``pukara alerts``: list, show, acknowledge and dismiss stored alerts."""
+"""``pukara alerts``: the alert queue — list, show, groups, and triage actions.
+
+Actions take alert ids, or ``--query`` (field filters, e.g. ``status:new entity:minsa
+severity:>=high``) or ``--group KEY`` (a group from ``alerts groups``); each action is one
+transaction and one audit entry.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from cases.services import audit
+from cases.services.alert_filter import ALERT_STATUSES, AlertFilter, parse_query
+from cases.services.triage import DISMISS_REASONS, OPEN_STATUSES
 from pukara.cli.common import add_json, cell, services
 from pukara.cli.output import emit_json, info, table
+from pukara.core.errors import InvalidInput
+
+CLI_ACTOR = audit.Actor("cli")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``alerts list|show|ack|dismiss``."""
+    """Add ``alerts list|show|groups|ack|dismiss|reopen|promote``."""
     parser = subparsers.add_parser("alerts", help="the alert queue")
     commands = parser.add_subparsers(dest="alerts_command", required=True)
 
     listing = commands.add_parser("list", help="list alerts, newest first")
-    listing.add_argument("--query", "-q", default=None, help="filter (see `pukara search`)")
-    listing.add_argument("--status", choices=("new", "acknowledged", "promoted", "dismissed",
-                                              "merged"))
+    listing.add_argument("--query", "-q", default=None,
+                         help="field filters: status:new entity:ID severity:>=high source:S "
+                              "class:C case:none|ID exercise:include|exclude|only|ID")
+    listing.add_argument("--status", choices=ALERT_STATUSES)
     listing.add_argument("--entity", default=None)
     listing.add_argument("--limit", type=int, default=100)
     add_json(listing)
@@ -28,23 +39,56 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_json(show)
     show.set_defaults(handler=run_show)
 
-    ack = commands.add_parser("ack", help="acknowledge alerts")
-    ack.add_argument("ids", nargs="+", type=int)
-    add_json(ack)
-    ack.set_defaults(handler=run_ack)
+    groups = commands.add_parser("groups", help="similar alerts grouped for triage")
+    groups.add_argument("--query", "-q", default=None,
+                        help="field filters (default: status:new,acknowledged)")
+    add_json(groups)
+    groups.set_defaults(handler=run_groups)
 
-    dismiss = commands.add_parser("dismiss", help="dismiss alerts with a reason")
-    dismiss.add_argument("ids", nargs="+", type=int)
-    dismiss.add_argument("--reason", default="false-positive",
-                         choices=("false-positive", "duplicate", "out-of-scope", "other"))
-    add_json(dismiss)
-    dismiss.set_defaults(handler=run_dismiss)
+    for name, helptext, handler in (("ack", "acknowledge alerts", run_ack),
+                                    ("dismiss", "dismiss alerts with a reason", run_dismiss),
+                                    ("reopen", "reopen dismissed alerts", run_reopen)):
+        action = commands.add_parser(name, help=helptext)
+        _selection_arguments(action)
+        if name == "dismiss":
+            action.add_argument("--reason", default="false-positive", choices=DISMISS_REASONS)
+        add_json(action)
+        action.set_defaults(handler=handler)
+
+    promote = commands.add_parser("promote", help="put alerts in a new case, or in --case")
+    _selection_arguments(promote)
+    promote.add_argument("--case", default=None, help="an existing case (id or CASE-… number)")
+    promote.add_argument("--title", default=None, help="title of the new case")
+    add_json(promote)
+    promote.set_defaults(handler=run_promote)
+
+
+def _selection_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("ids", nargs="*", type=int, help="alert ids")
+    parser.add_argument("--query", "-q", default=None, help="act on every alert matching")
+    parser.add_argument("--group", default=None, help="act on every alert of this group")
+
+
+def _selection(args: argparse.Namespace) -> AlertFilter:
+    chosen = sum(bool(x) for x in (args.ids, args.query, args.group))
+    if chosen != 1:
+        raise InvalidInput("name the alerts by ids, by --query or by --group (exactly one)",
+                           field="ids")
+    if args.ids:
+        return AlertFilter(ids=tuple(args.ids))
+    if args.query:
+        return parse_query(args.query)
+    with services() as built, built.store.read() as conn:
+        group = built.triage.group(conn, args.group)
+    return AlertFilter(ids=tuple(group.alert_ids))
 
 
 def run_list(args: argparse.Namespace) -> int:
     """Print the queue."""
+    selection = parse_query(args.query)
     with services() as built:
-        rows = built.alerts.list(status=args.status, entity_id=args.entity, limit=args.limit)
+        rows = built.alerts.list(status=args.status, entity_id=args.entity, limit=args.limit,
+                                 selection=selection)
     if args.json:
         emit_json(rows)
         return 0
@@ -63,7 +107,7 @@ def run_show(args: argparse.Namespace) -> int:
         return 0
     alert = document["alert"]
     rows = [(k, cell(document[k])) for k in ("id", "title", "severity", "entity_id", "status",
-                                             "classification", "count")]
+                                             "classification", "count", "case_id")]
     rows += [("observable", f"{o['type']}: {cell(o['value'])}") for o in alert["observables"]]
     rows += [("hit", cell(h.get("indicator") or h.get("rule"))) for h in alert["hits"]]
     rows.append(("raw", cell((document["raw"] or "")[:500])))
@@ -71,21 +115,54 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _set(args: argparse.Namespace, status: str, reason: str | None) -> int:
+def run_groups(args: argparse.Namespace) -> int:
+    """Print the groups of the open queue (or of --query)."""
+    selection = parse_query(args.query, AlertFilter(statuses=OPEN_STATUSES))
     with services() as built:
-        count = built.alerts.set_status(args.ids, status, audit.Actor("cli"), reason=reason)
+        groups = built.triage.groups(selection)
     if args.json:
-        emit_json({"changed": count, "status": status})
+        emit_json([g.as_dict() for g in groups])
+        return 0
+    table("Alert groups", ("key", "severity", "entity", "title", "observable", "alerts",
+                           "events", "last seen"),
+          [(g.key, g.severity, cell(g.entity_id), g.title, cell(g.observable),
+            len(g.alert_ids), g.events, g.last_seen.isoformat()) for g in groups])
+    return 0
+
+
+def _act(args: argparse.Namespace, status: str, reason: str | None) -> int:
+    selection = _selection(args)
+    with services() as built:
+        changed = built.triage.apply(selection, status, CLI_ACTOR, reason=reason)
+    if args.json:
+        emit_json({"changed": len(changed), "status": status, "ids": changed})
     else:
-        info(f"{status} {count} alert(s)")
+        info(f"{status}: {len(changed)} alert(s)")
     return 0
 
 
 def run_ack(args: argparse.Namespace) -> int:
     """Acknowledge alerts."""
-    return _set(args, "acknowledged", None)
+    return _act(args, "acknowledged", None)
 
 
 def run_dismiss(args: argparse.Namespace) -> int:
     """Dismiss alerts with a reason."""
-    return _set(args, "dismissed", args.reason)
+    return _act(args, "dismissed", args.reason)
+
+
+def run_reopen(args: argparse.Namespace) -> int:
+    """Reopen dismissed alerts."""
+    return _act(args, "new", None)
+
+
+def run_promote(args: argparse.Namespace) -> int:
+    """Promote alerts to a new case, or merge them into an existing one."""
+    selection = _selection(args)
+    with services() as built:
+        result = built.cases.promote(selection, CLI_ACTOR, case_ref=args.case, title=args.title)
+    if args.json:
+        emit_json(result)
+    else:
+        info(f"{len(result['alert_ids'])} alert(s) in case {result['number']}")
+    return 0
