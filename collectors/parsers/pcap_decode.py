@@ -182,6 +182,17 @@ class _PcapNgRecords(RawPcapNgReader):
         self.unknown_blocks: list[int] = []
         super().__init__(filename, fdesc, magic)
 
+    def _read_block_shb(self) -> None:
+        """Bound the section header's length before scapy reads its options."""
+        head = self.f.read(8)
+        self.f.seek(-len(head), 1)
+        order = {b"\x1a\x2b\x3c\x4d": ">", b"\x4d\x3c\x2b\x1a": "<"}.get(head[4:8])
+        if order is not None:
+            length = struct.unpack(order + "I", head[:4])[0]
+            if length > MAX_RECORD:
+                raise RecordError(f"corrupt section header: block length {length}")
+        super()._read_block_shb()
+
     def _read_block(self, size: int = MAX_PACKET) -> Any:
         head = self.f.read(8)
         if len(head) < 8:

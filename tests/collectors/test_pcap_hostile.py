@@ -174,3 +174,15 @@ def test_nanosecond_pcap_reads_the_same_packets_constructed() -> None:
     assert summary(nano)["packets"] == 14
     assert summary(nano)["first"] == pytest.approx(summary(plain)["first"], abs=1e-6)
     assert [a.title for a in tagged(nano, "http")] == [a.title for a in tagged(plain, "http")]
+
+
+def test_pcapng_huge_section_header_is_refused() -> None:
+    data = bytearray(PCAPNG.read_bytes())
+    struct.pack_into("<I", data, 4, 0xFFFFFFF0)
+    records = parse_bytes(bytes(data))
+    (failure,) = failures(records)
+    assert failure.record == 0
+    assert failure.reason == (
+        "unreadable pcapng file header: corrupt section header: block length 4294967280"
+    )
+    assert summary(records)["packets"] == 0
