@@ -4,17 +4,23 @@ Records are read one at a time with scapy's raw readers (``pcap_decode``), decod
 and folded into bounded aggregates (``pcap_capture``); alerts come out at the end
 (``pcap_alerts``), one per aggregate rather than one per packet or flow:
 
-- a scan alert (``information-gathering/scanner``) per source that opened at least
-  ``scan_min_ports`` ports on one host or reached ``scan_min_hosts`` hosts on one port;
+- a scan alert (``information-gathering/scanner``, medium) per source whose *unanswered*
+  probes (SYN never SYN-ACKed, UDP without reply, ARP without reply) reached at least
+  ``scan_min_ports`` ports on one host (default 100) or ``scan_min_hosts`` hosts on one
+  port (default 64);
 - one DNS alert per (name, type) with its answers, one HTTP alert per TCP session with
   its request heads and the first ``stream_bytes`` of each side as attachments (at most
   ``payload_total`` over the capture), one TLS alert per (SNI, server, port) with JA3;
 - one flow alert per (client, server, server port, protocol), busiest first, at most
   ``max_flow_alerts``; then a capture summary with totals and whatever a cap turned away.
 
-A damaged record ends reading with a ParseFailure naming the record; what came before is
-kept. With ``metadata["path"]`` set and ``metadata.get("sandbox", True)``, the capture is
-parsed in a resource-limited child process (``pcap_sandbox``).
+A damaged record (truncated, corrupt header) ends reading with a ParseFailure naming the
+record; what came before is kept and summarised. A record with ``caplen > len`` or an
+unknown pcapng block is reported and skipped. With ``metadata["path"]`` set and
+``metadata.get("sandbox", True)``, the file at that path is parsed in a resource-limited
+child process (``pcap_sandbox``) and ``report.stream`` is not read; limits come from
+``sandbox_cpu_seconds``, ``sandbox_memory_mb`` and ``sandbox_wall_seconds``. Every cap and
+threshold above is a ``CaptureLimits`` field, settable in ``report.metadata``.
 """
 
 from __future__ import annotations
