@@ -154,6 +154,9 @@ class Entity(_Model):
     asns: list[int] = Field(default_factory=list)
     domains: list[str] = Field(default_factory=list)
     partners: list[str] = Field(default_factory=list, description="entity ids for TLP:AMBER")
+    regime: str | None = Field(
+        default=None, max_length=32, description="reporting-deadline regime; None = default"
+    )
 
     @field_validator("id")
     @classmethod
