@@ -186,19 +186,50 @@ def validate(
     """The files that pass the module allow-list and compile alone with yara-python."""
     good: list[RuleFile] = []
     errors: list[RuleError] = []
-    for rule_file in files:
-        text = rule_file.path.read_bytes().decode("latin-1")
-        refused = check_modules(text, str(rule_file.path), allowed)
-        if refused is not None:
-            errors.append(refused)
-            continue
+    allowed_files, refused = check_files(files, allowed)
+    for rule_file in allowed_files:
         try:
             yara.compile(filepath=str(rule_file.path), externals=EMPTY_EXTERNALS, includes=False)
         except yara.Error as exc:
             errors.append(parse_yara_error(exc, str(rule_file.path)))
             continue
         good.append(rule_file)
+    return good, refused + errors
+
+
+def check_files(
+    files: Sequence[RuleFile], allowed: frozenset[str]
+) -> tuple[list[RuleFile], list[RuleError]]:
+    """The files whose imports are all allow-listed, and the refusals of the others."""
+    good: list[RuleFile] = []
+    errors: list[RuleError] = []
+    for rule_file in files:
+        text = rule_file.path.read_bytes().decode("latin-1")
+        refused = check_modules(text, str(rule_file.path), allowed)
+        if refused is None:
+            good.append(rule_file)
+        else:
+            errors.append(refused)
     return good, errors
+
+
+def _compile_together(
+    files: Sequence[RuleFile], allowed: frozenset[str]
+) -> tuple[yara.Rules, list[RuleFile], list[RuleError]]:
+    """One ruleset of every usable file; files are tried one by one only if that fails."""
+    good, errors = check_files(files, allowed)
+    try:
+        together = {f.namespace: str(f.path) for f in good}
+        rules = yara.compile(filepaths=together, externals=EMPTY_EXTERNALS, includes=False)
+        return rules, good, errors
+    except yara.Error:
+        good, errors = validate(files, allowed)
+    rules = yara.compile(
+        filepaths={f.namespace: str(f.path) for f in good},
+        externals=EMPTY_EXTERNALS,
+        includes=False,
+    )
+    return rules, good, errors
 
 
 def cache_key(files: Sequence[RuleFile], allowed: frozenset[str], engine: str = "yara") -> str:
@@ -300,16 +331,7 @@ def compile_files(
             rule_count=summary["rule_count"],
             errors=tuple(RuleError(**error) for error in summary["errors"]),
         )
-    good, errors = validate(files, allowed_modules)
-    rules = (
-        yara.compile(
-            filepaths={f.namespace: str(f.path) for f in good},
-            externals=EMPTY_EXTERNALS,
-            includes=False,
-        )
-        if good
-        else yara.compile(source="", externals=EMPTY_EXTERNALS, includes=False)
-    )
+    rules, good, errors = _compile_together(files, allowed_modules)
     rule_count = sum(1 for _ in rules)
     buffer = io.BytesIO()
     rules.save(file=buffer)

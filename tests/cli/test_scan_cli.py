@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,15 @@ import yara
 
 from pukara.cli import main
 from tests.enrichment.test_yara_scanner import EXPECTED, SAMPLES
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One PUKARA_HOME for the module, so the compiled-rules cache is shared between tests."""
+    path = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PUKARA_HOME", str(path))
+        yield path
 
 
 @pytest.fixture
@@ -38,7 +48,7 @@ def summary(document: object) -> dict[str, list[tuple[str, str]]]:
 
 @pytest.mark.parametrize("engine", ["yara", "yara-x"])
 def test_scan_folder_with_the_shipped_rules(
-    pukara_home: Path, corpus: Path, capsys: pytest.CaptureFixture[str], engine: str
+    home: Path, corpus: Path, capsys: pytest.CaptureFixture[str], engine: str
 ) -> None:
     code, document, err = run_json(capsys, str(corpus), "--engine", engine)
     assert code == 0
@@ -48,11 +58,11 @@ def test_scan_folder_with_the_shipped_rules(
     assert set(entry) == {"path", "matches"}
     assert set(entry["matches"][0]) == {"rule", "namespace", "tags", "meta", "strings"}
     assert entry["matches"][0]["strings"][0]["identifier"] == "$eicar"
-    assert any((pukara_home / "cache" / "yara").iterdir())
+    assert any((home / "cache" / "yara").iterdir())
 
 
 def test_rules_option_broken_file_reported_and_the_rest_scanned(
-    pukara_home: Path,
+    home: Path,
     corpus: Path,
     shared_data: Path,
     tmp_path: Path,
@@ -75,7 +85,7 @@ def test_rules_option_broken_file_reported_and_the_rest_scanned(
 
 
 def test_compiled_rules_are_refused(
-    pukara_home: Path, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    home: Path, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     compiled = tmp_path / "mine.yarc"
     yara.compile(source="rule evil { condition: true }").save(str(compiled))
@@ -87,7 +97,7 @@ def test_compiled_rules_are_refused(
 
 
 def test_missing_path_is_an_error_but_the_rest_is_scanned(
-    pukara_home: Path, corpus: Path, capsys: pytest.CaptureFixture[str]
+    home: Path, corpus: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, document, err = run_json(capsys, str(corpus / "eicar.com"), str(corpus / "nope"))
     assert code == 1
@@ -103,7 +113,7 @@ def test_missing_path_is_an_error_but_the_rest_is_scanned(
 
 
 def test_table_output_escapes_untrusted_names(
-    pukara_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "[bold]x\x1b[31m.com"
     path.write_bytes(SAMPLES["eicar.com"])
