@@ -342,10 +342,15 @@ def _flow_of(fields: Mapping[str, Any]) -> Flow | None:
 
 
 def alert_from_fields(
-    fields: Mapping[str, Any], *, default_source: str, raw: str | None = None
+    fields: Mapping[str, Any],
+    *,
+    default_source: str,
+    raw: str | None = None,
+    default_time: datetime | None = None,
 ) -> Alert:
     """An Alert from IntelMQ-named fields; unmapped keys go to ``extra`` unchanged.
 
+    Without ``time.source`` the alert is dated ``default_time`` (the report's reception).
     Raises ValueError (or a pydantic ValidationError, also a ValueError) when a mapped value
     cannot be used, e.g. an unparsable ``time.source``; invalid observable values are kept
     in ``extra`` as ``invalid.<field>`` instead.
@@ -373,7 +378,7 @@ def alert_from_fields(
     }
     if classification is not None:
         values["classification"] = classification
-    observed = parse_time(fields.get("time.source"))
+    observed = parse_time(fields.get("time.source")) or default_time
     if observed is not None:
         values["observed_at"] = observed
     return Alert(**values)

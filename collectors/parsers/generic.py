@@ -174,6 +174,13 @@ def _looks_like_header(cells: list[str]) -> bool:
     )
 
 
+def _row_text(row: list[str], delimiter: str) -> str:
+    """The row as CSV text again (quotes restored), for the failure or alert ``raw``."""
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator="\r\n").writerow(row)
+    return out.getvalue().removesuffix("\r\n")
+
+
 class GenericCsvParser:
     """Any CSV feed, with a column mapping."""
 
@@ -226,7 +233,8 @@ class GenericCsvParser:
             if header is None:
                 header = [cell.strip() for cell in row]
                 continue
-            yield self._record(row, header, options, report, line=reader.line_num)
+            delimiter = reader.dialect.delimiter
+            yield self._record(row, header, options, report, line=reader.line_num, sep=delimiter)
         yield from lines.failures
 
     def _delimiter(self, report: RawReport, options: Mapping[str, Any]) -> str:
@@ -255,9 +263,10 @@ class GenericCsvParser:
         report: RawReport,
         *,
         line: int,
+        sep: str,
     ) -> Record:
         where = source_name(report)
-        raw = ",".join(row)
+        raw = _row_text(row, sep)
         if any("\x00" in cell for cell in row):
             return failure(where, line, raw, "NUL byte in row")
         if len(row) != len(header):
@@ -265,7 +274,9 @@ class GenericCsvParser:
         record = dict(zip(header, row, strict=True))
         try:
             fields = apply_mapping(record, options)
-            alert = alert_from_fields(fields, default_source="csv", raw=raw)
+            alert = alert_from_fields(
+                fields, default_source="csv", raw=raw, default_time=report.received_at
+            )
         except Exception as exc:  # one bad row never stops the file
             return failure(where, line, raw, reason_of(exc))
         return stamp(alert, report)
@@ -329,7 +340,9 @@ class GenericJsonParser:
     ) -> Record:
         try:
             fields = apply_mapping(flatten(item), options)
-            alert = alert_from_fields(fields, default_source="json", raw=raw)
+            alert = alert_from_fields(
+                fields, default_source="json", raw=raw, default_time=report.received_at
+            )
         except Exception as exc:  # one bad record never stops the file
             return failure(source_name(report), line, raw, reason_of(exc), record=index)
         return stamp(alert, report)

@@ -44,7 +44,12 @@ class IntelMQParser:
                 continue
             raw = line.decode("utf-8", "backslashreplace")
             try:
-                alert = alert_from_fields(flatten(item), default_source="intelmq", raw=raw)
+                alert = alert_from_fields(
+                    flatten(item),
+                    default_source="intelmq",
+                    raw=raw,
+                    default_time=report.received_at,
+                )
             except Exception as exc:  # one bad record never stops the file
                 yield failure(where, number, line, reason_of(exc))
                 continue

@@ -306,8 +306,12 @@ class SuricataEveParser:
         extra: dict[str, Any] = {"event_type": event_type}
         if bag.invalid:
             extra["invalid_observables"] = bag.invalid
-        if event.get("app_proto"):
-            extra["app_proto"] = event["app_proto"]
+        for key, name in (("app_proto", "app_proto"), ("host", "sensor"), ("in_iface", "iface")):
+            if event.get(key):
+                extra[name] = event[key]
+        if event_type == "alert":
+            rule = event["alert"]
+            extra.update({k: rule[k] for k in ("category", "gid", "rev", "action") if k in rule})
         return build_alert(
             source="suricata",
             source_ref=str(flow_id) if flow_id is not None else None,

@@ -171,6 +171,7 @@ def test_hostile_csv_rows_each_fail_with_their_line() -> None:
     alerts = [r for r in records if isinstance(r, Alert)]
     assert [a.observables[0].value for a in alerts] == ["192.0.2.1", "192.0.2.4", "192.0.2.9"]
     assert alerts[1].extra["note"] == "two\nlines"
+    assert alerts[1].raw == '192.0.2.4,scanner,2024-01-01T00:00:00Z,"two\nlines"'
     assert str(alerts[0].classification) == "information-gathering/scanner"
     assert sorted(failures) == [3, 4, 7, 8, 9, 10]
     assert failures[3] == "NUL byte in row"

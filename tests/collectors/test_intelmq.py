@@ -82,6 +82,10 @@ def test_nested_objects_and_legacy_type() -> None:
     (alert,) = _parse(orjson.dumps(nested))
     assert [o.key for o in alert.observables] == ["ipv6:2001:db8::1", "url:http://evil.example/x"]
     assert alert.classification.rsit_type == "infected-system"  # legacy eCSIRT type mapped
+    received = datetime(2025, 2, 3, 4, 5, 6, tzinfo=UTC)
+    report = RawReport(stream=io.BytesIO(orjson.dumps(nested)), source="t", received_at=received)
+    (undated,) = IntelMQParser().parse(report)
+    assert undated.observed_at == received == undated.received_at  # no time.source
 
 
 def test_unknown_classification_kept_and_invalid_values_kept() -> None:

@@ -67,6 +67,8 @@ def test_mkhairin_sample_alerts_anomaly_http_dns(shared_data: Path) -> None:
     assert first.signature == "ET SCAN Possible Nmap User-Agent Observed"
     assert str(first.classification) == "intrusion-attempts/exploit"  # Web Application Attack
     assert first.severity == "high"  # Suricata severity 1
+    assert first.extra["category"] == "Web Application Attack"
+    assert first.extra["iface"] == "enp0s8"
     assert first.observed_at == datetime(2026, 1, 14, 14, 39, 18, 124771, tzinfo=UTC)
     keys = {o.key for o in first.observables}
     assert "url:http://192.168.113.50/sdk" in keys
