@@ -141,6 +141,45 @@ def _build(
     files: Sequence[RuleFile], allowed: frozenset[str], target: Path, summary_path: Path
 ) -> None:
     """Compile every file yara-x accepts into one ruleset and write it with its summary."""
+    built = _build_together(files, allowed)
+    if built is None:
+        built = _build_one_by_one(files, allowed)
+    rules, namespaces, unsupported = built
+    buffer = io.BytesIO()
+    rules.serialize_into(buffer)
+    write_atomically(target, buffer.getvalue())
+    refused_paths = {error.file for error in unsupported}
+    summary = {
+        "namespaces": namespaces,
+        "unsupported": [asdict(error) for error in unsupported],
+        "fallback": [f.namespace for f in files if str(f.path) in refused_paths],
+    }
+    write_atomically(summary_path, json.dumps(summary).encode())
+
+
+_Built = tuple[yara_x.Rules, list[str], list[RuleError]]
+
+
+def _build_together(files: Sequence[RuleFile], allowed: frozenset[str]) -> _Built | None:
+    """All files in one go (the common case), or None when any file needs a closer look."""
+    compiler = new_compiler()
+    try:
+        for rule_file in files:
+            raw = rule_file.path.read_bytes()
+            if check_modules(raw.decode("latin-1"), str(rule_file.path), allowed):
+                return None
+            compiler.new_namespace(rule_file.namespace)
+            compiler.add_source(raw.decode("utf-8"), origin=str(rule_file.path))
+        rules = compiler.build()
+    except (UnicodeDecodeError, yara_x.CompileError):
+        return None
+    if not set(rules.imports()) <= allowed:
+        return None
+    return rules, [f.namespace for f in files], []
+
+
+def _build_one_by_one(files: Sequence[RuleFile], allowed: frozenset[str]) -> _Built:
+    """Each file checked alone; the ones yara-x refuses are listed, the rest compiled."""
     compiler = new_compiler()
     namespaces: list[str] = []
     unsupported: list[RuleError] = []
@@ -152,16 +191,7 @@ def _build(
         compiler.new_namespace(rule_file.namespace)
         compiler.add_source(text, origin=str(rule_file.path))
         namespaces.append(rule_file.namespace)
-    buffer = io.BytesIO()
-    compiler.build().serialize_into(buffer)
-    write_atomically(target, buffer.getvalue())
-    refused_paths = {error.file for error in unsupported}
-    summary = {
-        "namespaces": namespaces,
-        "unsupported": [asdict(error) for error in unsupported],
-        "fallback": [f.namespace for f in files if str(f.path) in refused_paths],
-    }
-    write_atomically(summary_path, json.dumps(summary).encode())
+    return compiler.build(), namespaces, unsupported
 
 
 class YaraXMatcher:
