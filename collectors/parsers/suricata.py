@@ -16,8 +16,9 @@ Which events become what:
   ``parser.skipped`` (a Counter of reasons), never dropped silently.
 
 Observables: ``src_ip``/``dest_ip`` (roles ``src``/``dst``), DNS ``rrname`` (v2 and v3
-layouts) and A/AAAA/CNAME answers, HTTP hostname, full URL and user agent, TLS SNI, JA3/JA3S
-and JA4 hashes and certificate SHA-1, and fileinfo hashes and file name; they are taken from
+layouts) and A/AAAA/CNAME answers, HTTP hostname, full URL (``http_port``, else the lower
+port when not 80) and user agent, TLS SNI, JA3/JA3S and JA4 hashes and certificate SHA-1,
+QUIC SNI, SMTP sender, recipients and HELO, and fileinfo hashes and file name; they are taken from
 the sub-objects of any event (an ``alert`` line often carries ``http``, ``tls`` or ``files``).
 Invalid values are kept in ``extra["invalid_observables"]``. The original line is ``raw``.
 """
@@ -115,7 +116,8 @@ def _dns(dns: dict[str, Any], bag: ObservableBag) -> None:
     for query in dns.get("queries") or ():
         if isinstance(query, dict):
             bag.typed(OT.DOMAIN, query.get("rrname"), "query")
-    for answer in dns.get("answers") or ():
+    answers = dns.get("answers") or ([dns] if dns.get("type") == "answer" else ())  # v2: flat
+    for answer in answers:
         if not isinstance(answer, dict):
             continue
         rrtype, rdata = answer.get("rrtype"), answer.get("rdata")
@@ -141,7 +143,8 @@ def _http(http: dict[str, Any], event: dict[str, Any], bag: ObservableBag) -> No
     if isinstance(url, str) and url:
         if url.startswith("/") and isinstance(host, str) and host:
             netloc = f"[{host}]" if ":" in host else host
-            port = _server_port(event)
+            port = http.get("http_port") or _server_port(event)
+            port = None if port == 80 or not isinstance(port, int) else port
             url = f"http://{netloc}:{port}{url}" if port else f"http://{netloc}{url}"
         if "://" in url:
             bag.typed(OT.URL, url)
@@ -168,6 +171,23 @@ def _file(info: dict[str, Any], bag: ObservableBag) -> None:
         bag.typed(OT.FILENAME, name, "file")
 
 
+def _address(value: Any) -> str | None:
+    """``user@host`` out of ``<user@host>`` or ``Name <user@host>``."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.endswith(">") and "<" in text:
+        text = text[text.rindex("<") + 1 : -1]
+    return text or None
+
+
+def _smtp(smtp: dict[str, Any], bag: ObservableBag) -> None:
+    bag.typed(OT.EMAIL, _address(smtp.get("mail_from")), "sender")
+    for rcpt in smtp.get("rcpt_to") or ():
+        bag.typed(OT.EMAIL, _address(rcpt), "recipient")
+    bag.typed(OT.HOSTNAME, smtp.get("helo"), "helo")
+
+
 def observables_of(event: dict[str, Any]) -> ObservableBag:
     """Every observable an EVE event carries, in a de-duplicated bag."""
     bag = ObservableBag()
@@ -187,6 +207,8 @@ def observables_of(event: dict[str, Any]) -> ObservableBag:
             _file(info, bag)
     if "quic" in event:
         bag.typed(OT.HOSTNAME, _obj(event, "quic").get("sni"), "sni")
+    if "smtp" in event:
+        _smtp(_obj(event, "smtp"), bag)
     return bag
 
 

@@ -271,3 +271,51 @@ def test_sniff() -> None:
     assert parser.sniff(GOOD)
     assert not parser.sniff(b"#separator \\x09\n#fields\tts\n")
     assert not parser.sniff(b'{"source.ip": "1.2.3.4"}')
+
+
+def test_constructed_dns_v2_answer_smtp_and_http_port() -> None:
+    # Constructed lines after the EVE layouts of Suricata 5 (flat DNS answer) and 7 (smtp).
+    v2 = {
+        "timestamp": "2020-01-01T00:00:00Z",
+        "event_type": "dns",
+        "src_ip": "10.0.0.53",
+        "dest_ip": "10.0.0.5",
+        "dns": {
+            "type": "answer",
+            "rrname": "cdn.example.com",
+            "rrtype": "A",
+            "rdata": "192.0.2.80",
+        },
+    }
+    smtp = {
+        "timestamp": "2020-01-01T00:00:00Z",
+        "event_type": "smtp",
+        "src_ip": "10.0.0.5",
+        "dest_ip": "198.51.100.25",
+        "smtp": {
+            "helo": "mail.example.org",
+            "mail_from": "<Alice@Example.org>",
+            "rcpt_to": ["<bob@example.net>", "carol@example.net"],
+        },
+    }
+    http = {
+        "timestamp": "2020-01-01T00:00:00Z",
+        "event_type": "http",
+        "src_ip": "10.0.0.5",
+        "src_port": 40000,
+        "dest_ip": "192.0.2.8",
+        "dest_port": 8080,
+        "http": {"hostname": "app.example.com", "http_port": 8080, "url": "/login?next=/"},
+    }
+    records = _from_bytes(b"\n".join(orjson.dumps(x) for x in (v2, smtp, http)))
+    assert [o.key for o in records[0].observables][2:] == [
+        "domain:cdn.example.com",
+        "ipv4:192.0.2.80",
+    ]
+    assert [(o.key, o.role) for o in records[1].observables][2:] == [
+        ("email:Alice@example.org", "sender"),
+        ("email:bob@example.net", "recipient"),
+        ("email:carol@example.net", "recipient"),
+        ("hostname:mail.example.org", "helo"),
+    ]
+    assert "url:http://app.example.com:8080/login?next=/" in {o.key for o in records[2].observables}
