@@ -311,8 +311,9 @@ class SuricataEveParser:
 
     def _alert(self, event: dict[str, Any], line: bytes, report: RawReport) -> Alert | None:
         event_type = event.get("event_type")
-        if not isinstance(event_type, str):
+        if not isinstance(event_type, str) or not event_type:
             raise ValueError("no 'event_type' string: not an EVE event")
+        event_type = event_type[:64]
         bag = observables_of(event)
         if event_type == "alert":
             fields = _rule(event)
