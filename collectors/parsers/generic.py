@@ -145,8 +145,11 @@ class _Lines:
         stream.seek(start + skip)
         if encoding.startswith("utf-16"):
             text = io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="")
-            for self.number, line in enumerate(text, start=1):
-                yield line
+            try:
+                for self.number, line in enumerate(text, start=1):
+                    yield line
+            finally:
+                text.detach()  # the source owns the stream and closes it
             return
         continued = False
         while chunk := stream.readline(MAX_LINE_BYTES):
