@@ -244,3 +244,10 @@ def test_sniff_is_conservative(shared_data: Path) -> None:
     assert not csv_parser.sniff(b"1,2,3\n4,5,6\n")  # no header row: give --format csv
     assert json_parser.sniff(b'[{"a": 1}]') and json_parser.sniff(b'{"a": 1}\n')
     assert not json_parser.sniff(b"a,b,c\n")
+
+
+def test_utf16_reader_leaves_the_stream_to_its_owner() -> None:
+    data = "source.ip,classification.type\n192.0.2.1,scanner\n".encode("utf-16")
+    report = RawReport(stream=io.BytesIO(data), source="t", filename="u.csv")
+    assert len(list(GenericCsvParser().parse(report))) == 1
+    assert not report.stream.closed
