@@ -30,12 +30,12 @@ from sqlalchemy.engine import Engine
 
 from enrichment.intel import tables as t
 from enrichment.intel.matcher import IntelIndex, IntelMatcher
-from enrichment.intel.store import dialect_insert, utc
+from enrichment.intel.store import dialect_insert, executemany, utc
 from pukara.core.schema import Alert, Hit, utcnow
 
 MAX_FINGERPRINTS = 20
 MAX_CAMPAIGN_FINGERPRINTS = 1000
-Warned = Callable[[str, str], list[str]]
+Warned = Callable[[Any, str], list[str]]
 
 
 @dataclass
@@ -84,12 +84,13 @@ def alert_keys(alert: Alert, warned: Warned | None = None) -> Iterator[str]:
     """The correlation keys of an alert."""
     seen: set[str] = set()
     for observable in alert.observables:
-        if observable.role == "context" or observable.key in seen:
+        key = f"{observable.type}:{observable.value}"  # Observable.key, without enum look-ups
+        if observable.role == "context" or key in seen:
             continue
-        if warned is not None and warned(observable.type.value, observable.value):
+        if warned is not None and warned(observable.type, observable.value):
             continue
-        seen.add(observable.key)
-        yield observable.key
+        seen.add(key)
+        yield key
     for hit in alert.hits:
         if hit.kind != "indicator" or hit.suppressed or not hit.indicator_type:
             continue
@@ -185,9 +186,11 @@ class CorrelationEnricher:
 
     def _evaluate(self, key: tuple[str, str]) -> Campaign | None:
         entities = self._sightings[key]
+        ckey = campaign_key(*key)
+        if len(entities) < self.min_entities and ckey not in self._campaigns:
+            return None
         newest = max(s.last_seen for s in entities.values())
         recent = {e: s for e, s in entities.items() if s.last_seen >= newest - self.window}
-        ckey = campaign_key(*key)
         campaign = self._campaigns.get(ckey)
         if campaign is None and len(recent) < self.min_entities:
             return None
@@ -254,7 +257,7 @@ class CorrelationEnricher:
             },
         )
         with self.engine.begin() as conn:
-            conn.execute(stmt, rows)
+            executemany(conn, stmt, rows)
 
     def _save_campaigns(self, changed: list[Campaign]) -> None:
         if not changed:

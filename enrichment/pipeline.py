@@ -53,13 +53,20 @@ def _hit_id(hit: Hit) -> tuple[object, ...]:
 
 
 def _observed(alert: Alert) -> list[tuple[T, str]]:
-    found = {(o.type, o.value) for o in alert.observables}
+    found = [(o.type, o.value) for o in alert.observables]
     flow = alert.flow
     if flow is not None:
         for ip in (flow.src_ip, flow.dst_ip):
             if ip:
-                found.add((T.IPV6 if ":" in ip else T.IPV4, ip))
-    return sorted(found)
+                found.append((T.IPV6 if ":" in ip else T.IPV4, ip))
+    return found
+
+
+def _copy(hit: Hit) -> Hit:
+    fresh = hit.model_copy()
+    fresh.tags = list(hit.tags)
+    fresh.meta = dict(hit.meta)
+    return fresh
 
 
 def new_hits(alerts: list[Alert], index: IntelIndex) -> list[list[Hit]]:
@@ -70,16 +77,18 @@ def new_hits(alerts: list[Alert], index: IntelIndex) -> list[list[Hit]]:
     memo: dict[tuple[T, str], list[Hit]] = {}
     result: list[list[Hit]] = []
     for alert in alerts:
-        have = {_hit_id(h) for h in alert.hits}
         fresh: list[Hit] = []
-        for kind, value in _observed(alert):
-            hits = memo.get((kind, value))
+        have: set[tuple[object, ...]] | None = None
+        for key in _observed(alert):
+            hits = memo.get(key)
             if hits is None:
-                hits = memo[(kind, value)] = index.match(kind, value)
+                hits = memo[key] = index.match(*key)
             for hit in hits:
+                if have is None:
+                    have = {_hit_id(h) for h in alert.hits}
                 if _hit_id(hit) not in have:
                     have.add(_hit_id(hit))
-                    fresh.append(hit.model_copy())
+                    fresh.append(_copy(hit))
         result.append(fresh)
     return result
 

@@ -19,14 +19,13 @@ from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
 from typing import NamedTuple
-from urllib.parse import urlsplit
 
 import pytricia
 from publicsuffixlist import PublicSuffixList
 
 from enrichment.intel.misp_types import is_ip
 from enrichment.intel.store import IntelStore, StoredIndicator
-from enrichment.intel.warninglists import Warninglist, WarninglistIndex
+from enrichment.intel.warninglists import Warninglist, WarninglistIndex, url_host
 from pukara.core.errors import InvalidInput
 from pukara.core.observables import ObservableType as T
 from pukara.core.observables import guess_type, normalize, refang
@@ -66,6 +65,12 @@ def domain_candidates(name: str) -> tuple[str, ...]:
     return tuple(".".join(labels[i:]) for i in range(len(labels) - keep + 1))
 
 
+@lru_cache(maxsize=1 << 14)
+def is_public_suffix(name: str) -> bool:
+    """True for ``com``, ``co.uk``, ``github.io`` …: names an indicator must not cover."""
+    return bool(_PSL.is_public(name))
+
+
 def _namespace(kind: T) -> str:
     return "domain" if kind in _NAMES else kind.value
 
@@ -82,11 +87,12 @@ class IntelIndex:
         self.version = version
         self.built_at = time.monotonic()
         self.size = 0
-        self._exact: dict[str, list[Entry]] = {}
+        self._exact: dict[str, dict[str, list[Entry]]] = {}
+        self._names: dict[str, list[Entry]] = self._exact.setdefault("domain", {})
         self._v4 = pytricia.PyTricia(32)
         self._v6 = pytricia.PyTricia(128)
         self._warn = WarninglistIndex(warninglists)
-        self._warned: dict[tuple[str, str], list[str]] = {}
+        self._warned: dict[tuple[T | str, str], list[str]] = {}
         metas: dict[EventMeta, EventMeta] = {}
         for item in indicators:
             meta = EventMeta(
@@ -110,21 +116,34 @@ class IntelIndex:
             else:
                 trie.insert(entry.value, [entry])
             return
-        self._exact.setdefault(f"{_namespace(kind)}:{entry.value}", []).append(entry)
+        self._exact.setdefault(_namespace(kind), {}).setdefault(entry.value, []).append(entry)
 
     # -- look-ups ------------------------------------------------------------------------
     def entries(self, kind: T, value: str) -> list[Entry]:
         """The indicators a normalised observable matches, most specific first."""
         if kind in _IPS:
             return self._networks(value)
-        found = list(self._exact.get(f"{_namespace(kind)}:{value}", ()))
         if kind in _NAMES:
-            for parent in domain_candidates(value)[1:]:
-                found.extend(self._exact.get(f"domain:{parent}", ()))
-        elif kind is T.URL:
-            found.extend(self._host_entries(urlsplit(value).hostname or ""))
+            return self._name_entries(value)
+        table = self._exact.get(_namespace(kind))
+        found = list(table.get(value, ())) if table else []
+        if kind is T.URL:
+            found.extend(self._host_entries(url_host(value)))
         elif kind is T.EMAIL:
             found.extend(self._host_entries(value.rpartition("@")[2]))
+        return found
+
+    def _name_entries(self, name: str) -> list[Entry]:
+        """The name itself, then each parent that is not a public suffix."""
+        names = self._names
+        found = list(names.get(name, ()))
+        dot = name.find(".")
+        while dot != -1:
+            parent = name[dot + 1 :]
+            listed = names.get(parent)
+            if listed and not is_public_suffix(parent):
+                found.extend(listed)
+            dot = name.find(".", dot + 1)
         return found
 
     def _host_entries(self, host: str) -> list[Entry]:
@@ -133,10 +152,7 @@ class IntelIndex:
             return []
         if is_ip(host):
             return self._networks(host)
-        found: list[Entry] = []
-        for name in domain_candidates(host):
-            found.extend(self._exact.get(f"domain:{name}", ()))
-        return found
+        return self._name_entries(host)
 
     def _networks(self, value: str) -> list[Entry]:
         trie = self._v6 if ":" in value else self._v4
@@ -152,7 +168,7 @@ class IntelIndex:
 
     def warninglisted(self, kind: T | str, value: str) -> list[str]:
         """Names of the warninglists a value is on (cached)."""
-        key = (str(kind), value)
+        key = (kind, value)  # a T is a str: T.IPV4 and "ipv4" are the same key
         names = self._warned.get(key)
         if names is None:
             names = self._warn.check(T(kind), value)
@@ -171,7 +187,7 @@ class IntelIndex:
     def _hit(self, kind: T, value: str, entry: Entry, observed: list[str]) -> Hit:
         names = sorted({*observed, *self.warninglisted(entry.type, entry.value)})
         meta = entry.meta
-        return Hit(
+        return Hit.model_construct(  # every field is ours and already typed: skip validation
             kind="indicator",
             observable=f"{kind.value}:{value}",
             indicator=entry.value,
@@ -183,6 +199,8 @@ class IntelIndex:
             tags=list(meta.tags),
             suppressed=bool(names),
             meta={"warninglists": names} if names else {},
+            rule=None,
+            namespace=None,
         )
 
     def match_value(self, value: str) -> list[Hit]:

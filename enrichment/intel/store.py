@@ -131,6 +131,31 @@ def _sqlite_row(row: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _sqlite_time(value)
+    if isinstance(value, (list, dict)):
+        return orjson.dumps(value).decode()
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def executemany(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> None:
+    """``conn.execute(stmt, rows)``; on SQLite straight to the driver, values pre-converted
+    (datetimes as SQLAlchemy stores them, JSON as text), without per-row bind processing."""
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(stmt, rows)
+        return
+    names = list(rows[0])
+    compiled = stmt.compile(dialect=conn.dialect, column_keys=names)
+    order = list(compiled.positiontup or ())
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor.executemany(str(compiled), [tuple(_sqlite_value(r[n]) for n in order) for r in rows])
+
+
 def dialect_insert(engine: Engine, table: sa.Table) -> Any:
     """The dialect's INSERT (it has ``on_conflict_do_update``): PostgreSQL or SQLite."""
     from sqlalchemy.dialects import postgresql, sqlite

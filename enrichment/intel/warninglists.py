@@ -19,7 +19,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import orjson
 import pytricia
@@ -131,7 +130,13 @@ class _TypedLists:
     hostnames: dict[str, set[str]] = field(default_factory=dict)
     substrings: list[tuple[str, re.Pattern[str]]] = field(default_factory=list)
     regexes: list[tuple[str, re.Pattern[str]]] = field(default_factory=list)
-    cidr: bool = False
+
+    @property
+    def empty(self) -> bool:
+        """No list of these kinds applies."""
+        return not (
+            self.strings or self.suffixes or self.hostnames or self.substrings or self.regexes
+        )
 
 
 class WarninglistIndex:
@@ -191,6 +196,8 @@ class WarninglistIndex:
         if kind in (ObservableType.IPV4, ObservableType.IPV6, ObservableType.CIDR):
             found |= self._networks(kind, value)
         lists = self._by_type[kind]
+        if lists.empty:
+            return sorted(found)
         text = value.casefold()
         host = _host_of(kind, text)
         found |= lists.strings.get(text, set())
@@ -214,11 +221,21 @@ class WarninglistIndex:
         return found
 
 
+def url_host(url: str) -> str:
+    """The host of a normalised URL (``scheme://[user@]host[:port]/…``), fast."""
+    rest = url.partition("://")[2]
+    netloc = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    host = netloc.rpartition("@")[2]
+    if host.startswith("["):
+        return host[1 : host.find("]")]
+    return host.partition(":")[0]
+
+
 def _host_of(kind: ObservableType, text: str) -> str | None:
     if kind in (ObservableType.DOMAIN, ObservableType.HOSTNAME):
         return text
     if kind is ObservableType.URL:
-        return urlsplit(text).hostname
+        return url_host(text) or None
     if kind is ObservableType.EMAIL:
         return text.rpartition("@")[2]
     return None

@@ -1,0 +1,175 @@
+"""Benchmark: the enrichers alone on batches of alerts against 1,000,000 indicators.
+
+Everything here is SYNTHETIC (constructed): 1,000,000 indicators — 100,000 CIDRs (/16 to
+/28), 300,000 IPv4 addresses, 300,000 sha256, 200,000 domains, 100,000 URLs — plus the
+real public-DNS and RFC 1918 warninglists; 200 entities owning a /16 each; alerts of 5
+observables (entity source address, destination address, domain, URL, sha256) of which
+about one in ten hits an indicator. The index is built once (timed separately); then the
+constituency, intel and correlation enrichers each run over the same batches (correlation
+writes its sightings to SQLite on a file). Alert construction is not timed.
+
+Usage: ``.venv/bin/python bench/bench_enrich.py [batches] [batch_size]``. Prints one JSON
+object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import random
+import resource
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from enrichment.constituency import Constituency, ConstituencyEnricher
+from enrichment.correlation import CorrelationEnricher
+from enrichment.intel.matcher import IntelIndex
+from enrichment.intel.store import StoredIndicator
+from enrichment.intel.tables import metadata
+from enrichment.intel.warninglists import read_warninglist
+from enrichment.pipeline import IntelEnricher
+from pukara.core.observables import ObservableType as T
+from pukara.core.schema import Alert, Entity, Observable
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "warninglists"
+rng = random.Random(20261123)
+
+
+def _sha(n: int) -> str:
+    return hashlib.sha256(n.to_bytes(8, "big")).hexdigest()
+
+
+def _ip(n: int) -> str:
+    return f"{20 + n % 100}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
+
+
+def _in_cidrs(n: int) -> str:
+    return str(ipaddress.IPv4Address((60 << 24) + (n * 40503) % (1 << 26)))
+
+
+def indicators() -> Iterator[StoredIndicator]:
+    """1,000,000 synthetic indicators, one synthetic event per 1,000."""
+
+    def item(kind: str, value: str, n: int) -> StoredIndicator:
+        return StoredIndicator(
+            kind,
+            value,
+            "synthetic",
+            f"event-{n // 1000}",
+            f"SYNTHETIC event {n // 1000}",
+            1 + n % 4,
+            ("synthetic",),
+        )
+
+    for n in range(100_000):  # networks inside 60.0.0.0/6
+        prefix = 16 + n % 13
+        address = ((60 << 24) + (n * 2654435761) % (1 << 26)) & ~((1 << (32 - prefix)) - 1)
+        yield item("cidr", str(ipaddress.IPv4Network((address, prefix))), n)
+    for n in range(300_000):
+        yield item("ipv4", _ip(n), n)
+    for n in range(300_000):
+        yield item("sha256", _sha(n), n)
+    for n in range(200_000):
+        yield item("domain", f"d{n}.synthetic{n % 50}.example", n)
+    for n in range(100_000):
+        yield item("url", f"http://u{n}.synthetic.example/p", n)
+
+
+def alerts(count: int, entities: list[Entity]) -> list[Alert]:
+    """Synthetic alerts, no entity yet (the constituency enricher assigns it)."""
+    made = []
+    for i in range(count):
+        owner = entities[i % len(entities)]
+        hit = rng.random() < 0.1
+        n = rng.randrange(300_000)
+        made.append(
+            Alert(
+                source="synthetic",
+                title="SYNTHETIC alert",
+                signature_id=str(i % 50),
+                observables=[
+                    Observable(
+                        type=T.IPV4,
+                        value=owner.cidrs[0].replace("0.0/16", f"{i % 200}.7"),
+                        role="src",
+                    ),
+                    Observable(
+                        type=T.IPV4, value=_ip(n) if hit else f"9.{n % 250}.{i % 250}.1", role="dst"
+                    ),
+                    Observable(
+                        type=T.DOMAIN,
+                        value=f"x.d{n % 200_000}.synthetic{n % 50}.example"
+                        if hit
+                        else f"benign{n}.example.org",
+                    ),
+                    Observable(type=T.URL, value=f"http://site{i}.example.net/{n}"),
+                    Observable(type=T.SHA256, value=_sha(n) if hit else _sha(10_000_000 + i)),
+                ],
+            )
+        )
+    return made
+
+
+def timed(enricher: object, batches: list[list[Alert]]) -> float:
+    start = time.perf_counter()
+    for batch in batches:
+        enricher.enrich(batch)  # type: ignore[attr-defined]
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    """Build, enrich, print one JSON object."""
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 50
+    size = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+    lists = [read_warninglist(SHARED / f"{n}.json")[0] for n in ("public-dns-v4", "rfc1918")]
+    start = time.perf_counter()
+    index = IntelIndex(indicators(), lists)
+    build = time.perf_counter() - start
+    entities = [
+        Entity(
+            id=f"entity-{e:03d}",
+            name=f"SYNTHETIC {e}",
+            sector="government",
+            cidrs=[f"150.{e}.0.0/16"],
+        )
+        for e in range(200)
+    ]
+    batches = [alerts(size, entities) for _ in range(count)]
+    total = count * size
+    with tempfile.TemporaryDirectory(prefix="pukara-bench-enrich-") as tmp:
+        engine = sa.create_engine(f"sqlite:///{tmp}/bench.db")
+        metadata.create_all(engine)
+        seconds = {
+            "constituency": timed(ConstituencyEnricher(Constituency(entities)), batches),
+            "intel": timed(IntelEnricher(index), batches),
+            "correlation": timed(CorrelationEnricher(engine, intel=index), batches),
+        }
+        engine.dispose()
+    hits = sum(1 for batch in batches for a in batch for h in a.hits if h.kind == "indicator")
+    all_seconds = sum(seconds.values())
+    print(
+        json.dumps(
+            {
+                "benchmark": "enrich",
+                "input": f"SYNTHETIC: {index.size} indicators (100000 CIDRs), {total} alerts of 5 "
+                f"observables in batches of {size}",
+                "index_build_seconds": round(build, 2),
+                "alerts": total,
+                "indicator_hits": hits,
+                "seconds": {k: round(v, 3) for k, v in seconds.items()},
+                "alerts_per_s": {k: round(total / v) for k, v in seconds.items()},
+                "all_enrichers_alerts_per_s": round(total / all_seconds),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
