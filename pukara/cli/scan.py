@@ -13,14 +13,13 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from enrichment.yara.compiler import RuleError, compile_rules, default_sources, is_compiled_rules
+from enrichment.yara.compiler import RuleError, default_sources, is_compiled_rules
+from enrichment.yara.engines import ENGINES, open_scanner
 from enrichment.yara.scanner import ScanLimits, Scanner, ScanResult
 from pukara.cli.common import add_json
 from pukara.cli.output import emit_json, info, progress, safe_text, table
 from pukara.core.config import load_settings
 from pukara.core.errors import InvalidInput
-
-ENGINES = ("yara", "yara-x")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -69,16 +68,12 @@ def _scanner(args: argparse.Namespace) -> tuple[Scanner, tuple[RuleError, ...]]:
         sources = default_sources(args.rules, national=False)
     else:
         sources = default_sources(settings.yara_rule_dirs)
-    limits = ScanLimits(timeout=args.timeout)
-    if args.engine == "yara-x":
-        from enrichment.yara.yarax import YaraXScanner, compile_yarax
-
-        compiled_x = compile_yarax(sources, settings.cache_dir)
-        for refused in compiled_x.unsupported:
-            info(safe_text(f"{refused} (yara-x refused it; scanned with yara-python)"))
-        return YaraXScanner(compiled_x, limits), compiled_x.errors
-    compiled = compile_rules(sources, settings.cache_dir)
-    return Scanner(compiled, limits), compiled.errors
+    scanner, errors, unsupported = open_scanner(
+        sources, settings.cache_dir, engine=args.engine, limits=ScanLimits(timeout=args.timeout)
+    )
+    for refused in unsupported:
+        info(safe_text(f"{refused} (yara-x refused it; scanned with yara-python)"))
+    return scanner, errors
 
 
 def _scan(scanner: Scanner, files: list[str], processes: int) -> Iterator[ScanResult]:
