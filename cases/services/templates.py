@@ -11,16 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cases.services.case_models import CaseDraft, check_classification, check_techniques
 from pukara.core.errors import InvalidInput, NotFound
 from pukara.core.taxonomy import PAP, TLP, Severity
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+Technique = Annotated[str, AfterValidator(lambda value: check_techniques([value])[0])]
 
 
 @dataclass(frozen=True)
@@ -69,11 +70,10 @@ class CaseTemplate(BaseModel):
     tlp: TLP = TLP.AMBER
     pap: PAP = PAP.AMBER
     tags: list[str] = Field(default_factory=list)
-    techniques: list[str] = Field(default_factory=list)
+    techniques: list[Technique] = Field(default_factory=list)
     tasks: list[TaskSpec] = Field(default_factory=list)
 
     _classification = field_validator("classification")(check_classification)
-    _techniques = field_validator("techniques")(check_techniques)
 
     @field_validator("tlp", mode="before")
     @classmethod
