@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yara
 
-from pukara.core.errors import InvalidInput
+from pukara.core.errors import ConfigError, InvalidInput
 
 #: modules a rule may import (SECURITY F4); console, cuckoo and magic are refused
 ALLOWED_MODULES = frozenset({"pe", "elf", "math", "hash", "time", "string", "dotnet"})
@@ -130,7 +130,7 @@ def discover(sources: Sequence[RuleSource]) -> tuple[list[RuleFile], list[RuleEr
     errors: list[RuleError] = []
     for source in sources:
         root = Path(source.root)
-        if root.is_symlink() or not root.exists():
+        if not root.exists():  # a configured root may be a link; links inside it are refused
             errors.append(RuleError(str(root), None, "no such rule folder or file"))
             continue
         candidates = [root] if root.is_file() else sorted(p for p in root.rglob("*"))
@@ -255,6 +255,9 @@ def rules_cache_dir(cache_dir: Path) -> Path:
     """Our compiled-rules folder under ``cache_dir``, created private (0700)."""
     folder = Path(cache_dir) / CACHE_SUBDIR
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if folder.stat().st_uid != os.getuid():
+        raise ConfigError(f"compiled-rules cache {folder} belongs to another user")
+    folder.chmod(0o700)
     return folder
 
 
@@ -286,10 +289,15 @@ def check_cache_file(path: Path, cache_dir: Path) -> Path:
     resolved = candidate.resolve()
     if resolved.parent != folder or not resolved.is_file():
         raise refusal
-    info = resolved.stat()
-    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+    if not (_private(folder) and _private(resolved)):
         raise refusal
     return resolved
+
+
+def _private(path: Path) -> bool:
+    """Owned by us and writable by nobody else."""
+    info = path.stat()
+    return info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
 def load_compiled(path: Path, cache_dir: Path) -> yara.Rules:
@@ -321,16 +329,19 @@ def compile_files(
     key = cache_key(files, allowed_modules)
     target, summary_path = folder / f"{key}.yarc", folder / f"{key}.json"
     if target.exists() and summary_path.exists():
-        summary = json.loads(summary_path.read_text())
-        return CompiledRules(
-            rules=load_compiled(target, cache_dir),
-            cache_path=target,
-            cache_dir=Path(cache_dir),
-            key=key,
-            namespaces=tuple(summary["namespaces"]),
-            rule_count=summary["rule_count"],
-            errors=tuple(RuleError(**error) for error in summary["errors"]),
-        )
+        try:
+            summary = json.loads(summary_path.read_text())
+            return CompiledRules(
+                rules=load_compiled(target, cache_dir),
+                cache_path=target,
+                cache_dir=Path(cache_dir),
+                key=key,
+                namespaces=tuple(summary["namespaces"]),
+                rule_count=summary["rule_count"],
+                errors=tuple(RuleError(**error) for error in summary["errors"]),
+            )
+        except (yara.Error, ValueError, KeyError, TypeError):
+            pass  # unreadable cache entry: rebuild it below
     rules, good, errors = _compile_together(files, allowed_modules)
     rule_count = sum(1 for _ in rules)
     buffer = io.BytesIO()

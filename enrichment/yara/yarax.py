@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yara_x
 
@@ -115,9 +116,11 @@ def compile_yarax(
     target, summary_path = folder / f"{key}.yrx", folder / f"{key}.x.json"
     if not (target.exists() and summary_path.exists()):
         _build(files, allowed_modules, target, summary_path)
-    summary = json.loads(summary_path.read_text())
-    with check_cache_file(target, cache_dir).open("rb") as handle:
-        rules = yara_x.Rules.deserialize_from(handle)
+    try:
+        summary, rules = _load(target, summary_path, cache_dir)
+    except Exception:  # an unreadable cache entry is rebuilt once; a refusal then stands
+        _build(files, allowed_modules, target, summary_path)
+        summary, rules = _load(target, summary_path, cache_dir)
     unsupported = tuple(RuleError(**error) for error in summary["unsupported"])
     fallback_namespaces = set(summary["fallback"])
     fallback_files = [f for f in files if f.namespace in fallback_namespaces]
@@ -135,6 +138,13 @@ def compile_yarax(
         fallback=fallback if fallback and fallback.rule_count else None,
         errors=tuple(errors),
     )
+
+
+def _load(target: Path, summary_path: Path, cache_dir: Path) -> tuple[dict[str, Any], yara_x.Rules]:
+    """The summary and the rules of one cache entry (F2: only from our cache)."""
+    summary = json.loads(summary_path.read_text())
+    with check_cache_file(target, cache_dir).open("rb") as handle:
+        return summary, yara_x.Rules.deserialize_from(handle)
 
 
 def _build(

@@ -189,3 +189,15 @@ def test_f5_entity_rule_cannot_shadow_a_national_rule(tmp_path: Path) -> None:
 def test_default_sources_give_each_folder_its_own_name(tmp_path: Path) -> None:
     sources = default_sources([tmp_path / "x", tmp_path / "y" / "x"])
     assert [s.name for s in sources] == ["national", "x", "x-2"]
+
+
+def test_unreadable_cache_entry_is_rebuilt_not_trusted(tmp_path: Path) -> None:
+    folder = tmp_path / "entity"
+    write(folder, "a.yar", 'rule A { strings: $a = "alpha" condition: $a }\n')
+    first = compile_rules([RuleSource("e", folder)], tmp_path / "cache")
+    first.cache_path.write_bytes(b"YARA\x00truncated")
+    again = compile_rules([RuleSource("e", folder)], tmp_path / "cache")
+    assert again.cache_path == first.cache_path
+    assert [
+        m.rule for m in load_compiled(again.cache_path, tmp_path / "cache").match(data=b"alpha")
+    ] == ["A"]

@@ -116,3 +116,13 @@ def test_yara_x_timeout_is_a_result(tmp_path: Path) -> None:
     assert scanner.scan_bytes(b"\x00" * (1 << 20), "big.bin").error == "timeout"
     assert found(scanner.scan_bytes(b"\x00" * 64, "small.bin")) == []
     assert found(scanner.scan_bytes(b"\x00\x01", "two.bin")) == [("entity-a/slow.yar", "slow")]
+
+
+def test_unreadable_yara_x_cache_entry_is_rebuilt(tmp_path: Path) -> None:
+    folder = tmp_path / "entity"
+    folder.mkdir()
+    (folder / "a.yar").write_text('rule A { strings: $a = "alpha" condition: $a }\n')
+    first = compile_yarax([RuleSource("e", folder)], tmp_path / "cache")
+    first.cache_path.write_bytes(b"YARA-X\x00truncated")
+    again = compile_yarax([RuleSource("e", folder)], tmp_path / "cache")
+    assert found(YaraXScanner(again).scan_bytes(b"alpha", "a")) == [("e/a.yar", "A")]
