@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 
+#: the composition root's factory, named rather than imported (pukara.cli and pukara.server
+#: are sibling top-layer modules that do not import each other)
+APP_FACTORY = "pukara.server:app_factory"
 DEFAULT_KEEP_ALIVE = 5
 DEFAULT_CONCURRENCY = 200
 DEFAULT_MAX_HEAD = 64 * 1024
@@ -29,13 +32,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build the app and serve it until interrupted."""
+    """Serve the app of the composition root until interrupted."""
     import uvicorn
 
-    from pukara.server import build_app
-
-    app = build_app()
-    uvicorn.run(app, host=args.host, port=args.port, timeout_keep_alive=args.keep_alive,
+    uvicorn.run(APP_FACTORY, factory=True, host=args.host, port=args.port,
+                timeout_keep_alive=args.keep_alive,
                 limit_concurrency=args.limit_concurrency,
                 h11_max_incomplete_event_size=args.max_head, http="h11",
                 server_header=False, log_level="info")
