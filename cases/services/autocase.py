@@ -7,8 +7,8 @@ An incident report joins an existing *open* case (new, in-progress, contained) w
 2. the case shares an observable with the report (any entity: a campaign spans entities);
 
 otherwise it opens a new case. Exercise and real data never meet: only cases of the same
-exercise (or none) qualify. A TLP:RED report joins only a case of its own entity, so nothing
-of it lands in a case another entity's handlers work on (SECURITY B6).
+exercise (or none) qualify. A TLP:RED report joins only a case whose sole entity is its own,
+so nothing of it lands in a case another entity's handlers work on (SECURITY B6).
 
 :func:`attach_incident` runs inside the caller's transaction, right after
 ``IncidentService.submit`` returns the incident view. :class:`AlertAutoCase` is a
@@ -62,6 +62,15 @@ def _open_cases(exercise_id: str | None) -> Any:
     return query.where(cases.c.exercise_id == exercise_id)
 
 
+def _only_of(query: Any, entity_id: str) -> Any:
+    """``query`` narrowed to cases whose only entity is ``entity_id`` (for TLP:RED)."""
+    return query.where(
+        cases.c.id.in_(select(case_entities.c.case_id)
+                       .where(case_entities.c.entity_id == entity_id)),
+        cases.c.id.not_in(select(case_entities.c.case_id)
+                          .where(case_entities.c.entity_id != entity_id)))
+
+
 def _by_classification(conn: Connection, view: Mapping[str, Any],
                        rules: AutoCaseRules) -> RowMapping | None:
     awareness = _parse_time(view.get("awareness_at") or view["detected_at"])
@@ -73,6 +82,8 @@ def _by_classification(conn: Connection, view: Mapping[str, Any],
                               .where(case_entities.c.entity_id == view["entity_id"])))
         .order_by(cases.c.updated_at.desc())
     )
+    if view.get("tlp") == TLP.RED.value:
+        query = _only_of(query, view["entity_id"])
     row: RowMapping | None = conn.execute(query).mappings().first()
     return row
 
@@ -86,8 +97,7 @@ def _by_observables(conn: Connection, observables: Sequence[tuple[str, str]],
         case_observables.c.value.in_({v for _, v in observables}))
     query = _open_cases(exercise_id).where(cases.c.id.in_(shared))
     if only_entity is not None:
-        query = query.where(cases.c.id.in_(select(case_entities.c.case_id).where(
-            case_entities.c.entity_id == only_entity)))
+        query = _only_of(query, only_entity)
     wanted = set(observables)
     for row in conn.execute(query.order_by(cases.c.updated_at.desc())).mappings():
         keys = conn.execute(select(case_observables.c.type, case_observables.c.value).where(
