@@ -33,9 +33,10 @@ from typing import IO, Any
 import orjson
 from pydantic import ValidationError
 
-from collectors.parsers.pcap_alerts import Origin
+from collectors.parsers.pcap_alerts import Origin, observable
 from collectors.parsers.pcap_capture import CaptureLimits
-from pukara.core.schema import Alert, ParseFailure, Record
+from pukara.core.observables import ObservableType
+from pukara.core.schema import Alert, Observable, ParseFailure, Record
 
 MEMORY_EXIT = 71
 GRACE_SECONDS = 5.0
@@ -82,7 +83,18 @@ def decode_record(line: bytes) -> Record:
         return ParseFailure.model_validate(data)
     for attachment in data.get("attachments") or []:
         attachment["data"] = base64.b64decode(attachment["data"])
+    data["observables"] = [_observable(item) for item in data.get("observables") or []]
     return Alert.model_validate(data)
+
+
+def _observable(item: dict[str, Any]) -> Observable | dict[str, Any]:
+    """A validated Observable from the shared cache (the same IPs recur across alerts);
+    the raw dict if it does not validate, so that the Alert's validation reports it."""
+    try:
+        kind = ObservableType(item["type"])
+    except (KeyError, ValueError):
+        return item
+    return observable(kind, item.get("value", ""), item.get("role")) or item
 
 
 def _stderr_tail(handle: IO[bytes]) -> str:
