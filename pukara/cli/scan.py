@@ -34,10 +34,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="rule folder or .yar file (repeatable); default: shipped rules + yara_rule_dirs",
     )
     parser.add_argument("--engine", choices=ENGINES, default="yara", help="default: yara")
-    parser.add_argument("--timeout", type=int, default=60, help="seconds per file")
-    parser.add_argument("--processes", type=int, default=2, help="worker processes")
+    parser.add_argument("--timeout", type=positive, default=60, help="seconds per file")
+    parser.add_argument("--processes", type=positive, default=2, help="worker processes")
     add_json(parser)
     parser.set_defaults(handler=run_scan)
+
+
+def positive(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def expand(paths: Sequence[str]) -> tuple[list[str], list[str]]:

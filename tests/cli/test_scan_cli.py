@@ -121,3 +121,10 @@ def test_table_output_escapes_untrusted_names(
     out = capsys.readouterr().out
     assert "\x1b[31m" not in out
     assert "PUKARA_EICAR_Test_Fi" in out  # the table may shorten the cell
+
+
+def test_timeout_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["scan", "--timeout", "0", "."])
+    assert exited.value.code == 2
+    assert "expected a whole number of at least 1, got '0'" in capsys.readouterr().err
