@@ -203,10 +203,7 @@ def test_udp_and_tcp_flow_counters_of_teredo() -> None:
 
 
 def test_zeek_http_get_matches_http_log() -> None:
-    log = (DATA / "zeek/btest/http-get/http.log").read_text().splitlines()
-    fields = next(line for line in log if line.startswith("#fields")).split("\t")[1:]
-    values = next(line for line in log if not line.startswith("#")).split("\t")
-    row = dict(zip(fields, values, strict=True))
+    (row,) = zeek_rows(DATA / "zeek/btest/http-get/http.log")
     records = parse_file(DATA / "zeek/btest/http-get/get.pcap")
     (alert,) = tagged(records, "http")
     (request,) = alert.extra["http"]["requests"]
@@ -305,3 +302,43 @@ def test_flow_table_cap_is_counted() -> None:
     assert counters["packets_in_untracked_flows"] == untracked == 67
     assert len(tagged(records, "flow")) == 2
     assert counters["flow_groups_not_shown"] == counters["flow_groups"] - 2
+
+
+def zeek_rows(log: Path) -> list[dict[str, str]]:
+    """Rows of a Zeek TSV btest baseline."""
+    lines = log.read_text().splitlines()
+    fields = next(line for line in lines if line.startswith("#fields")).split("\t")[1:]
+    return [
+        dict(zip(fields, line.split("\t"), strict=True))
+        for line in lines
+        if line and not line.startswith("#")
+    ]
+
+
+def test_zeek_dns_flip_answers_match_dns_log() -> None:
+    (row,) = zeek_rows(DATA / "zeek/btest/dns-flip/dns.log")
+    records = parse_file(DATA / "zeek/btest/dns-flip/dns53.pcap")
+    (alert,) = tagged(records, "dns")
+    dns = alert.extra["dns"]
+    assert dns["rrname"] == row["query"] == "us.v27.distributed.net"
+    assert [a["rdata"] for a in dns["answers"]] == row["answers"].split(",")
+    assert dns["rcodes"] == [row["rcode_name"]]
+    assert (dns["responses"], dns["queries"]) == (1, 0)
+    assert {f"ipv4:{ip}" for ip in row["answers"].split(",")} <= keys(alert, "answer")
+
+
+def test_zeek_ssl_ecdhe_hello_without_sni_matches_ssl_log() -> None:
+    (row,) = zeek_rows(DATA / "zeek/btest/ssl-ecdhe/ssl.log")
+    records = parse_file(DATA / "zeek/btest/ssl-ecdhe/ecdhe.pcap")
+    (alert,) = tagged(records, "tls")
+    assert row["server_name"] == "-" and alert.extra["tls"]["sni"] == ""
+    assert alert.flow is not None
+    assert (alert.flow.src_ip, alert.flow.src_port, alert.flow.dst_ip, alert.flow.dst_port) == (
+        row["id.orig_h"],
+        int(row["id.orig_p"]),
+        row["id.resp_h"],
+        int(row["id.resp_p"]),
+    )
+    (ja3_string,) = alert.extra["tls"]["ja3_strings"].values()
+    groups = ja3_string.split(",")[3].split("-")
+    assert row["curve"] == "secp256r1" and "23" in groups  # 23 = secp256r1
