@@ -12,6 +12,7 @@ import pytest
 
 from collectors.parsers.suricata import SuricataEveParser
 from pukara.core.schema import Alert, ParseFailure, RawReport
+from tests.conftest import SHARED_DATA
 
 
 def _parse(path: Path) -> tuple[list[Alert], list[ParseFailure], SuricataEveParser]:
@@ -319,3 +320,17 @@ def test_constructed_dns_v2_answer_smtp_and_http_port() -> None:
         ("hostname:mail.example.org", "helo"),
     ]
     assert "url:http://app.example.com:8080/login?next=/" in {o.key for o in records[2].observables}
+
+
+VERIFY_DIR = SHARED_DATA / "suricata/suricata-verify"
+VERIFY_CASES = sorted(p.name for p in VERIFY_DIR.iterdir()) if VERIFY_DIR.is_dir() else []
+
+
+@pytest.mark.parametrize("case", VERIFY_CASES)
+def test_suricata_verify_case(shared_data: Path, case: str) -> None:
+    eve = shared_data / "suricata/suricata-verify" / case / "expected/eve.json"
+    if not eve.exists():
+        pytest.skip(f"{case}: no EVE output shipped (pcap + test.yaml checks only)")
+    alerts, failures, parser = _parse(eve)
+    assert failures == [] and not parser.skipped
+    assert len(alerts) == sum(1 for line in eve.read_bytes().splitlines() if line.strip())
