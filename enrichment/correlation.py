@@ -6,7 +6,9 @@ non-suppressed indicator hit matched through a wider indicator (``indicator:cidr
 ``indicator:domain:…`` when a CIDR or a parent domain matched). Sightings are kept per
 (exercise, key, entity) in ``intel_sightings`` — so correlation works across batches and
 restarts — and mirrored in memory (this process is assumed to be the only writer;
-:meth:`CorrelationEnricher.load` re-reads them).
+:meth:`CorrelationEnricher.load` re-reads them). A pair's row is written when it is new,
+when its key's campaign changed, and otherwise at most once per ``flush_every`` of alert
+time (after a restart its count and fingerprints may lag by that much).
 
 When ``min_entities`` distinct entities saw a key within ``window`` of its latest sighting
 (alert ``observed_at`` times), a campaign record is created (``intel_campaigns``) and then
@@ -46,6 +48,7 @@ class Sighting:
     last_seen: datetime
     count: int = 0
     fingerprints: list[str] = field(default_factory=list)
+    saved_last_seen: datetime | None = None
 
 
 @dataclass
@@ -112,11 +115,13 @@ class CorrelationEnricher:
         min_entities: int = 3,
         window: timedelta = timedelta(hours=24),
         intel: IntelMatcher | IntelIndex | None = None,
+        flush_every: timedelta = timedelta(minutes=5),
     ) -> None:
         self.engine = engine
         self.min_entities = max(2, min_entities)
         self.window = window
         self.intel = intel
+        self.flush_every = flush_every
         self.campaigns: list[Campaign] = []
         self._sightings: dict[tuple[str, str], dict[str, Sighting]] = {}
         self._campaigns: dict[str, Campaign] = {}
@@ -144,6 +149,7 @@ class CorrelationEnricher:
                 utc(data["last_seen"]) or utcnow(),
                 int(data["count"]),
                 list(data["fingerprints"]),
+                utc(data["last_seen"]),
             )
         self._campaigns = {c.key: _campaign_of(c) for c in campaigns}
 
@@ -158,11 +164,18 @@ class CorrelationEnricher:
             exercise = alert.exercise_id or ""
             fingerprint = alert.fingerprint()
             for key in alert_keys(alert, warned):
-                self._see((exercise, key), alert.entity_id, alert.observed_at, fingerprint)
+                if self._see((exercise, key), alert.entity_id, alert.observed_at, fingerprint):
+                    dirty.add((exercise, key, alert.entity_id))
                 touched.setdefault((exercise, key), []).append(alert)
-                dirty.add((exercise, key, alert.entity_id))
-        self._save_sightings(dirty)
         changed = [c for c in (self._evaluate(k) for k in touched) if c is not None]
+        for campaign in changed:  # a campaign's sightings are always written in full
+            exercise = campaign.exercise_id or ""
+            dirty.update(
+                (exercise, campaign.observable, e)
+                for e in campaign.entity_ids
+                if e in self._sightings.get((exercise, campaign.observable), {})
+            )
+        self._save_sightings(dirty)
         self._save_campaigns(changed)
         self.campaigns = [c for c in changed if c.created or c.new_entities]
         self._mark(touched)
@@ -173,7 +186,8 @@ class CorrelationEnricher:
         index = self.intel if isinstance(self.intel, IntelIndex) else self.intel.index()
         return index.warninglisted
 
-    def _see(self, key: tuple[str, str], entity: str, when: datetime, fingerprint: str) -> None:
+    def _see(self, key: tuple[str, str], entity: str, when: datetime, fingerprint: str) -> bool:
+        """Record a sighting; True when its row should be written now."""
         entities = self._sightings.setdefault(key, {})
         sighting = entities.get(entity)
         if sighting is None:
@@ -183,6 +197,8 @@ class CorrelationEnricher:
         sighting.count += 1
         if fingerprint not in sighting.fingerprints:
             sighting.fingerprints = [*sighting.fingerprints, fingerprint][-MAX_FINGERPRINTS:]
+        saved = sighting.saved_last_seen
+        return saved is None or sighting.last_seen - saved >= self.flush_every
 
     def _evaluate(self, key: tuple[str, str]) -> Campaign | None:
         entities = self._sightings[key]
@@ -238,6 +254,7 @@ class CorrelationEnricher:
         rows = []
         for exercise, key, entity in dirty:
             s = self._sightings[(exercise, key)][entity]
+            s.saved_last_seen = s.last_seen
             rows.append(
                 {
                     "exercise_id": exercise,

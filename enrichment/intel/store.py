@@ -132,6 +132,8 @@ def _sqlite_row(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _sqlite_value(value: Any) -> Any:
+    if value is None or type(value) is str:
+        return value
     if isinstance(value, datetime):
         return _sqlite_time(value)
     if isinstance(value, (list, dict)):
