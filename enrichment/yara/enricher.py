@@ -37,4 +37,3 @@ def _note_error(alert: Alert, filename: str, error: str) -> None:
     entry = {"attachment": filename, "error": error}
     if entry not in errors:
         errors.append(entry)
-

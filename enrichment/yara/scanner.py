@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import pwd
 import resource
 import stat
 from collections.abc import Iterable, Iterator, Sequence
@@ -18,37 +17,16 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import yara
 
 from enrichment.yara.compiler import CompiledRules, load_compiled
+from enrichment.yara.externals import HEAD_BYTES, escape_bytes, externals_for, owner_name
 
 if TYPE_CHECKING:  # pydantic stays out of the scan workers' start-up
     from pukara.core.schema import Hit
-
-#: (magic prefix, type) checked in order against a file's first bytes
-_MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"MZ", "pe"),
-    (b"\x7fELF", "elf"),
-    (b"%PDF", "pdf"),
-    (b"PK\x03\x04", "zip"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "ole"),
-    (b"{\\rtf", "rtf"),
-    (b"\xd4\xc3\xb2\xa1", "pcap"),
-    (b"\xa1\xb2\xc3\xd4", "pcap"),
-    (b"\x0a\x0d\x0d\x0a", "pcapng"),
-    (b"\x1f\x8b", "gzip"),
-    (b"Rar!", "rar"),
-    (b"7z\xbc\xaf\x27\x1c", "7z"),
-    (b"\xca\xfe\xba\xbe", "macho"),
-    (b"\xcf\xfa\xed\xfe", "macho"),
-    (b"<?php", "php"),
-    (b"#!", "script"),
-)
-_TEXT_BYTES = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
-HEAD_BYTES = 64
 
 
 @dataclass(frozen=True)
@@ -122,50 +100,6 @@ class Matcher(Protocol):
     def match_fd(self, fd: int, externals: dict[str, str]) -> list[RuleMatch]:
         """Matches of the open regular file ``fd`` (the engine maps it, no copy)."""
         ...
-
-
-def escape_bytes(data: bytes, limit: int) -> str:
-    """Printable ASCII kept, everything else as ``\\xHH``; at most ``limit`` input bytes."""
-    return "".join(
-        chr(b) if 0x20 <= b < 0x7F and b != 0x5C else ("\\\\" if b == 0x5C else f"\\x{b:02x}")
-        for b in data[:limit]
-    )
-
-
-def guess_filetype(head: bytes) -> str:
-    """A cheap type name from the first bytes: pe, elf, pdf, zip, ole, … text or data."""
-    for magic, name in _MAGIC:
-        if head.startswith(magic):
-            return name
-    if not head:
-        return "empty"
-    return "text" if all(b in _TEXT_BYTES or b >= 0x80 for b in head) else "data"
-
-
-_OWNERS: dict[int, str] = {}
-
-
-def owner_name(uid: int) -> str:
-    """The user name of ``uid`` (cached), or the number when it has no name."""
-    if uid not in _OWNERS:
-        try:
-            _OWNERS[uid] = pwd.getpwuid(uid).pw_name
-        except KeyError:
-            _OWNERS[uid] = str(uid)
-    return _OWNERS[uid]
-
-
-def externals_for(name: str, head: bytes, owner: str = "") -> dict[str, str]:
-    """The external variables for one file or payload (SECURITY F6)."""
-    base = PurePath(name).name
-    extension = PurePath(base).suffix.lstrip(".").lower()
-    return {
-        "filename": base,
-        "filepath": name,
-        "extension": extension,
-        "filetype": guess_filetype(head[:HEAD_BYTES]),
-        "owner": owner,
-    }
 
 
 class YaraMatcher:

@@ -36,6 +36,7 @@ from enrichment.yara.compiler import (
     rules_cache_dir,
     write_atomically,
 )
+from enrichment.yara.externals import escape_bytes
 from enrichment.yara.scanner import (
     Matcher,
     RuleMatch,
@@ -44,7 +45,6 @@ from enrichment.yara.scanner import (
     StringMatch,
     WorkerSpec,
     YaraMatcher,
-    escape_bytes,
     fd_path,
 )
 

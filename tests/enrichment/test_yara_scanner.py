@@ -7,13 +7,8 @@ from pathlib import Path
 import pytest
 
 from enrichment.yara.compiler import RuleSource, compile_rules, default_sources
-from enrichment.yara.scanner import (
-    ScanLimits,
-    Scanner,
-    escape_bytes,
-    externals_for,
-    guess_filetype,
-)
+from enrichment.yara.externals import escape_bytes, externals_for, guess_filetype
+from enrichment.yara.scanner import ScanLimits, Scanner
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
