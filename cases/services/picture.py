@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -71,6 +71,7 @@ class IncidentClock:
     status: str
     deadlines: dict[str, datetime | None]
     states: dict[str, str]
+    pending: frozenset[str]
 
 
 def percentiles(values: Sequence[float]) -> dict[str, float | int | None]:
@@ -119,7 +120,7 @@ class PictureService:
                 incident_id=row["id"], tracking_number=row["tracking_number"],
                 entity_id=row["entity_id"], sector=row["sector"], status=row["status"],
                 deadlines={s.value: deadlines.for_stage(s) for s in CLOCKED_STAGES},
-                states=dict(states))
+                states=dict(states), pending=_pending(stages))
 
     def compliance(self, now: datetime | None = None) -> dict[str, Any]:
         """Per entity and per sector: how many stage deadlines are met, due, due soon, overdue."""
@@ -145,11 +146,13 @@ class PictureService:
     # -- reminders --------------------------------------------------------------------
 
     def _wanted(self, conn: Connection, now: datetime) -> list[Reminder]:
+        """Stages not yet submitted whose deadline is near or past."""
         wanted: list[Reminder] = []
         for clock in self.clocks(conn, now, open_only=True):
             for stage, state in clock.states.items():
                 deadline = clock.deadlines.get(stage)
-                if state in REMIND_STATES and deadline is not None:
+                if (state in REMIND_STATES and deadline is not None
+                        and stage in clock.pending):
                     wanted.append(Reminder(clock.entity_id, clock.incident_id,
                                            clock.tracking_number, stage, deadline, state))
         return wanted
@@ -206,7 +209,7 @@ class PictureService:
         query = select(alerts.c.observed_at, alerts.c.count).where(
             alerts.c.exercise_id.is_(None), alerts.c.observed_at >= start,
             alerts.c.observed_at <= now)
-        for observed_at, count in conn.execute(query).tuples():
+        for observed_at, count in conn.execute(query):
             counts[observed_at.replace(second=0, microsecond=0)] += count
         return [{"minute": iso(m), "alerts": counts[m]} for m in minutes]
 
@@ -227,9 +230,9 @@ class PictureService:
             .join(cases, cases.c.id == case_entities.c.case_id)
             .join(entities, entities.c.id == case_entities.c.entity_id).where(*real_open)
             .group_by(entities.c.sector))
-        return {"by_severity": {k: int(v) for k, v in by_severity.tuples()},
-                "by_sector": {k: int(v) for k, v in by_sector.tuples()},
-                "by_entity": {k: int(v) for k, v in by_entity.tuples()}}
+        return {"by_severity": {k: int(v) for k, v in by_severity},
+                "by_sector": {k: int(v) for k, v in by_sector},
+                "by_entity": {k: int(v) for k, v in by_entity}}
 
     @staticmethod
     def _ack_seconds(conn: Connection) -> list[float]:
@@ -264,6 +267,13 @@ class PictureService:
             alerts.c.source == "correlation", alerts.c.exercise_id.is_(None),
             alerts.c.status.in_(("new", "acknowledged")))).scalar_one()
         return {"count": len(listed), "campaigns": listed, "open_alerts": int(open_alerts)}
+
+
+def _pending(submitted: Mapping[str, datetime]) -> frozenset[str]:
+    """Clocked stages not yet covered by a submission of themselves or a later stage."""
+    names = [s.value for s in CLOCKED_STAGES]
+    return frozenset(name for i, name in enumerate(names)
+                     if not any(later in submitted for later in names[i:]))
 
 
 def _seconds(start: datetime, end: datetime) -> float:
