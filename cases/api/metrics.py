@@ -43,8 +43,13 @@ class ApiMetrics:
         return generate_latest(self.registry)
 
 
+#: sent with every response: never sniff a type, never cache an API answer
+SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store"))
+
+
 class LatencyMiddleware:
-    """Observe each HTTP request's latency, labelled by route template (bounded labels)."""
+    """Observe each HTTP request's latency, labelled by route template (bounded labels),
+    and add :data:`SECURITY_HEADERS` to every response."""
 
     def __init__(self, app: ASGIApp, *, metrics: ApiMetrics) -> None:
         self.app = app
@@ -61,6 +66,7 @@ class LatencyMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                message["headers"] = [*message.get("headers", ()), *SECURITY_HEADERS]
             await send(message)
 
         try:

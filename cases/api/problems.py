@@ -130,8 +130,15 @@ def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _pukara_error(_request: Request, exc: Exception) -> Response:
+def _count_reject(request: Request, reason: str) -> None:
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        metrics.reject(reason)
+
+
+def _pukara_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PukaraError)
+    _count_reject(request, _SLUGS.get(exc.status, "error"))
     if exc.status == 401:
         return unauthorized()
     if exc.status == 404:
@@ -146,14 +153,16 @@ def _pukara_error(_request: Request, exc: Exception) -> Response:
                             title=exc.title)
 
 
-def _request_validation(_request: Request, exc: Exception) -> Response:
+def _request_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError | ValidationError)
+    _count_reject(request, "invalid-input")
     errors = validation_errors(exc.errors())
     return problem_response(422, "the request does not match the schema", errors=errors)
 
 
-def _http_exception(_request: Request, exc: Exception) -> Response:
+def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    _count_reject(request, _SLUGS.get(exc.status_code, "http_error"))
     if exc.status_code == 401:
         return unauthorized()
     if exc.status_code == 404:
