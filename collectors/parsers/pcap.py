@@ -34,13 +34,15 @@ from collectors.parsers.pcap_capture import Capture, CaptureLimits
 from collectors.parsers.pcap_decode import Frame, RecordError, capture_kind, iter_frames
 from pukara.core.schema import ParseFailure, RawReport, Record
 
+#: per capture; a file of millions of damaged records must not become millions of failures
+MAX_LISTED_FAILURES = 100
+
 
 def _failure(where: str, error: RecordError) -> ParseFailure:
     return ParseFailure(source=where, record=error.record, reason=error.reason)
 
 
-def feed_capture(stream: IO[bytes], where: str, capture: Capture) -> Iterator[ParseFailure]:
-    """Feed every frame of ``stream`` into ``capture``; yield the failures as they occur."""
+def _record_failures(stream: IO[bytes], where: str, capture: Capture) -> Iterator[ParseFailure]:
     feed = capture.feed
     for item in iter_frames(stream, where):
         if type(item) is Frame:
@@ -53,6 +55,27 @@ def feed_capture(stream: IO[bytes], where: str, capture: Capture) -> Iterator[Pa
                 )
         elif isinstance(item, RecordError):
             yield _failure(where, item)
+
+
+def feed_capture(stream: IO[bytes], where: str, capture: Capture) -> Iterator[ParseFailure]:
+    """Feed every frame of ``stream`` into ``capture``; yield the failures as they occur.
+
+    At most ``MAX_LISTED_FAILURES`` are listed; the rest are counted in one last failure.
+    """
+    unlisted = 0
+    last: ParseFailure | None = None
+    for number, failure in enumerate(_record_failures(stream, where, capture), 1):
+        if number <= MAX_LISTED_FAILURES:
+            yield failure
+        else:
+            unlisted += 1
+            last = failure
+    if last is not None:
+        yield last.model_copy(
+            update={
+                "reason": f"{unlisted} more record failures not listed; the last: {last.reason}"
+            }
+        )
 
 
 def parse_capture(

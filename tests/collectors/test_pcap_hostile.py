@@ -186,3 +186,19 @@ def test_pcapng_huge_section_header_is_refused() -> None:
         "unreadable pcapng file header: corrupt section header: block length 4294967280"
     )
     assert summary(records)["packets"] == 0
+
+
+def test_failures_are_listed_up_to_a_cap_then_counted() -> None:
+    """500 records whose caplen exceeds len (constructed from bug-130's first packet)."""
+    data = BUG_130.read_bytes()
+    first = bytearray(data[24 : record_offsets(data)[1]])
+    struct.pack_into("<I", first, 12, 1)  # len 1 < caplen
+    records = parse_bytes(data[:24] + bytes(first) * 500)
+    listed = failures(records)
+    assert len(listed) == 101
+    assert [f.record for f in listed[:100]] == list(range(1, 101))
+    assert listed[-1].record == 500
+    assert listed[-1].reason == (
+        "400 more record failures not listed; the last: caplen 74 > len 1: record skipped"
+    )
+    assert summary(records)["packets"] == 0
