@@ -165,7 +165,7 @@ class CaseService:
         """A case with its links, observables, tasks, timeline, comments and evidence."""
         require_staff(principal)
         with self.store.read() as conn:
-            return self._view(conn, find_case(conn, case_ref)["id"], full=True)
+            return self._view(conn, find_case(conn, case_ref)["id"])
 
     def list(self, principal: Principal | None = None, *, status: str | None = None,
              entity_id: str | None = None, include_closed: bool = False,
@@ -194,12 +194,12 @@ class CaseService:
             incidents.c.case_id == row["id"])).scalar_one()
         return view
 
-    def _view(self, conn: Connection, case_id: str, *, full: bool = False) -> dict[str, Any]:
+    def _view(self, conn: Connection, case_id: str) -> dict[str, Any]:
+        """The full view: fields, tasks, alerts, incidents, observables, timeline,
+        comments and evidence."""
         row = find_case(conn, case_id)
         view = case_doc(row, case_links.entity_ids_of(conn, case_id))
         view["tasks"] = tasks_of(conn, case_id)
-        if not full:
-            return view
         linked = conn.execute(select(alerts).where(alerts.c.case_id == case_id)
                               .order_by(alerts.c.id)).fetchall()
         view["alerts"] = [summary(r) for r in linked]
