@@ -7,20 +7,22 @@ parser or sniffer sees ``dns.log``); nothing is read whole. Each report's stream
 only while the consumer holds it: it is closed when the generator moves to the next file or
 is closed. ``open_report(path)`` is the same for one file as a context manager. A missing
 or unreadable path raises :class:`SourceUnavailable` naming it, before anything is yielded
-for that path.
+for that path. A ``.gz`` that is not gzip raises :class:`CorruptGzip` when opened; one that
+is truncated or damaged part-way raises it from the read, so the whole report fails with
+the file named (the records already yielded stand).
 """
 
 from __future__ import annotations
 
 import gzip
-import io
 import os
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, ClassVar
+from typing import BinaryIO, ClassVar, cast
 
-from pukara.core.errors import InvalidInput
+from pukara.core.errors import InvalidInput, ParseError
 from pukara.core.schema import RawReport
 
 BUFFER_BYTES = 1 << 20
@@ -34,14 +36,54 @@ def _display_name(path: Path) -> str:
     return path.name[:-3] if path.suffix == ".gz" else path.name
 
 
+class CorruptGzip(ParseError):
+    """A ``.gz`` file that is not gzip, or is truncated or damaged part-way."""
+
+
+class _CheckedGzip(gzip.GzipFile):
+    """GzipFile whose decompression errors name the file (as CorruptGzip)."""
+
+    def _fail(self, exc: Exception) -> CorruptGzip:
+        return CorruptGzip(f"corrupt or truncated gzip {self.name!r}: {exc}")
+
+    def read(self, size: int | None = -1) -> bytes:
+        try:
+            return super().read(size)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise self._fail(exc) from None
+
+    def read1(self, size: int = -1) -> bytes:
+        try:
+            return super().read1(size)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise self._fail(exc) from None
+
+    def readline(self, size: int | None = -1) -> bytes:
+        try:
+            return super().readline(size)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise self._fail(exc) from None
+
+    def peek(self, n: int) -> bytes:
+        try:
+            return super().peek(n)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise self._fail(exc) from None
+
+
 def _open(path: Path) -> BinaryIO:
     try:
-        raw = path.open("rb")
+        raw = path.open("rb", buffering=BUFFER_BYTES)
     except OSError as exc:
         raise SourceUnavailable(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
     if path.suffix != ".gz":
-        return io.BufferedReader(raw, BUFFER_BYTES)
-    return io.BufferedReader(gzip.GzipFile(fileobj=raw, mode="rb"), BUFFER_BYTES)
+        return raw
+    magic = raw.read(2)
+    raw.seek(0)
+    if magic != b"\x1f\x8b":
+        raw.close()
+        raise CorruptGzip(f"{str(path)!r} ends in .gz but is not gzip")
+    return cast(BinaryIO, _CheckedGzip(filename=str(path), fileobj=raw, mode="rb"))
 
 
 def expand(paths: Iterable[str | os.PathLike[str]]) -> Iterator[Path]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors.sources.files import FileSource, SourceUnavailable
+from collectors.sources.files import CorruptGzip, FileSource, SourceUnavailable
 
 
 def test_folder_is_walked_recursively_and_gzip_is_decompressed(shared_data: Path) -> None:
@@ -76,3 +76,17 @@ def test_broken_symlink_names_it(tmp_path: Path) -> None:
     link.symlink_to(tmp_path / "target-that-does-not-exist")
     with pytest.raises(SourceUnavailable, match=r"gone\.log"):
         list(FileSource().reports([link]))
+
+
+def test_not_gzip_and_truncated_gzip_name_the_file(shared_data: Path, tmp_path: Path) -> None:
+    fake = tmp_path / "fake.log.gz"
+    fake.write_bytes(b"#separator \\x09\n")
+    with pytest.raises(CorruptGzip, match=r"fake\.log\.gz"):
+        list(FileSource().reports([fake]))
+    cut = tmp_path / "cut.log.gz"
+    cut.write_bytes((shared_data / "zeek/wrccdc-2018/tsv/dns.log.gz").read_bytes()[:50_000])
+    with FileSource().open_report(cut) as report:
+        assert report.stream.readline().startswith(b"#separator")
+        with pytest.raises(CorruptGzip, match=r"cut\.log\.gz"):
+            while report.stream.readline(4096):
+                pass
