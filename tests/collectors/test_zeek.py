@@ -205,3 +205,19 @@ def test_sniff() -> None:
     assert parser.sniff(b'{"_path":"conn","ts":1.0}')
     assert not parser.sniff(b'{"event_type":"alert"}')
     assert not parser.sniff(b"a,b,c\n1,2,3\n")
+
+
+def test_constructed_weird_log_becomes_alerts() -> None:
+    # Constructed after Zeek's weird.log layout (no weird.log sample in shared/data).
+    text = (
+        HEADER.replace("conn", "weird")
+        + "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tname\taddl\tnotice\tpeer\tsource\n"
+        + "#types\ttime\tstring\taddr\tport\taddr\tport\tstring\tstring\tbool\tstring\tstring\n"
+        + "1521911720.5\tCw1\t10.0.0.1\t1\t10.0.0.2\t2\tbad_TCP_checksum\t-\tF\tzeek\tTCP\n"
+    )
+    (alert,) = _from_text(text, "weird.log")
+    assert alert.signature == "weird:bad_TCP_checksum"
+    assert alert.severity == "low" and "weird" in alert.tags
+    assert alert.extra["zeek"]["notice"] is False
+    (json_alert,) = _from_text('{"_path":"weird","ts":1521911720.5,"name":"dns_unmatched_msg"}\n')
+    assert json_alert.title == "Zeek weird: dns_unmatched_msg" and json_alert.observables == []
