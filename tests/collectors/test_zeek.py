@@ -211,7 +211,8 @@ def test_constructed_weird_log_becomes_alerts() -> None:
     # Constructed after Zeek's weird.log layout (no weird.log sample in shared/data).
     text = (
         HEADER.replace("conn", "weird")
-        + "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tname\taddl\tnotice\tpeer\tsource\n"
+        + "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p"
+        + "\tname\taddl\tnotice\tpeer\tsource\n"
         + "#types\ttime\tstring\taddr\tport\taddr\tport\tstring\tstring\tbool\tstring\tstring\n"
         + "1521911720.5\tCw1\t10.0.0.1\t1\t10.0.0.2\t2\tbad_TCP_checksum\t-\tF\tzeek\tTCP\n"
     )
