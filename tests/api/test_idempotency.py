@@ -116,9 +116,11 @@ def test_updates_and_alerts_are_idempotent_too(client: TestClient, api_env: ApiE
 
 
 @pytest.mark.parametrize("point", ["after_write_before_commit", "after_commit_before_response"])
-def test_a_fault_then_a_retry_leaves_exactly_one(api_env: ApiEnv, point: str) -> None:
+def test_a_fault_then_a_retry_leaves_exactly_one(api_env: ApiEnv, point: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUKARA_FAULT", point)
     faulty = build_app(api_env.settings)
-    faulty.state.idempotency.faults = FaultHooks(point)
+    monkeypatch.delenv("PUKARA_FAULT")
     with TestClient(faulty, raise_server_exceptions=False) as client:
         failed = client.post("/api/v1/incidents", json=incident_body(),
                              headers=_keyed(api_env.tokens.a, "crash-1"))
@@ -174,4 +176,29 @@ def test_ten_parallel_duplicates_on_a_real_server_make_one_incident(
     assert [r.status_code for r in responses] == [201] * 10
     assert len({r.content for r in responses}) == 1
     assert sum(r.headers.get("idempotent-replayed") == "true" for r in responses) == 9
+    assert _count(api_env, incidents) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["after_write_before_commit", "after_commit_before_response"])
+def test_a_server_that_dies_mid_request_then_a_retry_leaves_exactly_one(
+        api_env: ApiEnv, tmp_path: Path, point: str) -> None:
+    api_env.store.close()
+    home, log = api_env.settings.home, tmp_path / "server.log"
+    body = incident_body("se cae el servidor")
+    dying = LiveServer(home, pepper=PEPPER, log=log, extra_env={"PUKARA_FAULT": f"{point}:exit"})
+    with dying:
+        with pytest.raises(httpx.TransportError):
+            httpx.post(f"{dying.url}/api/v1/incidents", json=body, timeout=30,
+                       headers=_keyed(api_env.tokens.a, "dies-1"))
+        assert dying.process is not None and dying.process.wait(timeout=10) == 70
+    with LiveServer(home, pepper=PEPPER, log=log, port=dying.port) as server:
+        retries = [httpx.post(f"{server.url}/api/v1/incidents", json=body, timeout=30,
+                              headers=_keyed(api_env.tokens.a, "dies-1")) for _ in range(3)]
+    api_env.store.open()
+    assert [r.status_code for r in retries] == [201] * 3
+    assert len({r.content for r in retries}) == 1
+    replayed = [r.headers.get("idempotent-replayed") == "true" for r in retries]
+    assert replayed == ([True] * 3 if point == "after_commit_before_response"
+                        else [False, True, True])
     assert _count(api_env, incidents) == 1

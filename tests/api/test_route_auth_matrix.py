@@ -134,3 +134,26 @@ def test_the_check_flags_a_new_unauthenticated_route(api_env: ApiEnv) -> None:
 
     app.router.routes.append(Route("/raw-stream", raw_endpoint))
     assert unguarded_routes(app) == ["/api/v1/forgotten", "/raw-stream"]
+
+
+PRINCIPAL_NAMES = ("none", "a", "b", "revoked", "expired", "analyst", "admin")
+#: expected status per principal, in PRINCIPAL_NAMES order
+READ_MATRIX = {
+    "/healthz": (200, 200, 200, 200, 200, 200, 200),
+    "/api/v1/incidents": (401, 200, 200, 401, 401, 403, 403),
+    "/api/v1/inbox": (401, 200, 200, 401, 401, 403, 403),
+    "/api/v1/advisories": (401, 200, 200, 401, 401, 403, 403),
+    "/metrics": (401, 403, 403, 401, 401, 403, 200),
+    "/openapi.json": (401, 200, 200, 401, 401, 200, 200),
+    "/docs": (401, 200, 200, 401, 401, 200, 200),
+}
+
+
+def test_every_principal_on_every_read_route(client: TestClient, api_env: ApiEnv) -> None:
+    tokens = {name: getattr(api_env.tokens, name) for name in PRINCIPAL_NAMES[1:]}
+    for path, expected in READ_MATRIX.items():
+        got = []
+        for name in PRINCIPAL_NAMES:
+            headers = Principals.bearer(tokens[name]) if name in tokens else {}
+            got.append(client.get(path, headers=headers).status_code)
+        assert tuple(got) == expected, path
