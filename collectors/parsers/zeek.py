@@ -4,7 +4,8 @@ TSV: ``#separator``, ``#set_separator``, ``#empty_field``, ``#unset_field``, ``#
 ``#fields`` and ``#types`` are read; any other ``#`` line (``#open``, ``#close``, btest's
 ``### BTest baseline …``) is skipped. Unset (``-``) fields are dropped, ``(empty)`` is an
 empty list or string, sets and vectors become lists, counts and ports ints, times epoch
-seconds. A ``ts`` that is not a number (btest's ``XXXXXXXXXX.XXXXXX``) counts as missing:
+seconds, ``\\xHH`` escapes decoded. A ``ts`` that is not a number (btest's
+``XXXXXXXXXX.XXXXXX``) counts as missing:
 the alert takes the report's reception time and ``extra["ts_missing"]`` is true. JSON
 lines carry their log in ``_path``; otherwise the log comes from ``#path``, then
 ``report.metadata["zeek_path"]``, then the file name (``dns.log``, ``notice.json.gz`` …).
@@ -30,6 +31,7 @@ The parsed record is kept in ``extra["zeek"]`` and the original line in ``raw``.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -116,6 +118,16 @@ def _unescape(value: str) -> str:
     return value
 
 
+_HEX_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
+
+
+def _unescape_value(value: str) -> str:
+    """Zeek's TSV writer escapes separators and unprintable bytes as ``\\xHH``."""
+    if "\\x" not in value:
+        return value
+    return _HEX_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value)
+
+
 class _Header:
     """The TSV header state of one log."""
 
@@ -166,7 +178,8 @@ class _Header:
 
     def _typed(self, kind: str, value: str) -> Any:
         if kind.startswith(("set[", "vector[")):
-            return [] if value == self.empty else value.split(self.set_separator)
+            items = [] if value == self.empty else value.split(self.set_separator)
+            return [_unescape_value(item) for item in items]
         if value == self.empty:
             return ""
         if kind in ("count", "int", "port"):
@@ -175,7 +188,7 @@ class _Header:
             return float(value)
         if kind == "bool":
             return value == "T"
-        return value
+        return _unescape_value(value)
 
 
 def _flow(record: dict[str, Any]) -> Flow | None:

@@ -222,3 +222,14 @@ def test_constructed_weird_log_becomes_alerts() -> None:
     assert alert.extra["zeek"]["notice"] is False
     (json_alert,) = _from_text('{"_path":"weird","ts":1521911720.5,"name":"dns_unmatched_msg"}\n')
     assert json_alert.title == "Zeek weird: dns_unmatched_msg" and json_alert.observables == []
+
+
+def test_tsv_hex_escapes_are_decoded() -> None:
+    fields = "#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tquery\tanswers\n"
+    types = "#types\ttime\tstring\taddr\tport\taddr\tport\tstring\tvector[string]\n"
+    row = "1.0\tC1\t10.0.0.1\t1\t10.0.0.2\t53\twww\\x2eexample\\x2eorg"
+    row += "\tcdn\\x2cnet.example,192.0.2.1\n"
+    (alert,) = _from_text(HEADER.replace("conn", "dns") + fields + types + row, "dns.log")
+    assert alert.extra["zeek"]["query"] == "www.example.org"
+    assert alert.extra["zeek"]["answers"] == ["cdn,net.example", "192.0.2.1"]
+    assert "domain:www.example.org" in {o.key for o in alert.observables}
