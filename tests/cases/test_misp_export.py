@@ -21,7 +21,9 @@ from cases.sharing.case_data import load_case, mark_observable
 from cases.sharing.misp_export import build_event, event_uuid, push
 from cases.store.tables import audit_log
 from pukara.core.errors import TLPViolation
-from tests.cases.sharing_kit import ANALYST, SharedCase, shared_case  # noqa: F401
+from tests.cases.sharing_kit import ANALYST, SharedCase, shared_case
+
+__all__ = ["shared_case"]
 
 MD5 = "0749bae92ca336a02c83d126e04ec628"
 SHA1 = "77b0c41b7d340b8a3d903f21347bbf06aa766b5b"
