@@ -192,8 +192,10 @@ class CorrelationEnricher:
         sighting = entities.get(entity)
         if sighting is None:
             sighting = entities[entity] = Sighting(when, when)
-        sighting.first_seen = min(sighting.first_seen, when)
-        sighting.last_seen = max(sighting.last_seen, when)
+        elif when > sighting.last_seen:
+            sighting.last_seen = when
+        elif when < sighting.first_seen:
+            sighting.first_seen = when
         sighting.count += 1
         if fingerprint not in sighting.fingerprints:
             sighting.fingerprints = [*sighting.fingerprints, fingerprint][-MAX_FINGERPRINTS:]
@@ -307,13 +309,19 @@ class CorrelationEnricher:
 
     def prune(self, now: datetime | None = None) -> int:
         """Forget in-memory sightings older than the window; returns how many keys went."""
-        cutoff = (now or utcnow()) - self.window
+        cutoff = (utc(now) or utcnow()) - self.window
         stale = [
             k for k, v in self._sightings.items() if max(s.last_seen for s in v.values()) < cutoff
         ]
         for key in stale:
             del self._sightings[key]
         return len(stale)
+
+    def purge(self, before: datetime) -> int:
+        """Delete stored sightings last seen before ``before`` (campaigns stay); how many."""
+        with self.engine.begin() as conn:
+            gone = conn.execute(t.sightings.delete().where(t.sightings.c.last_seen < before))
+        return gone.rowcount or 0
 
 
 def _campaign_of(row: Any) -> Campaign:

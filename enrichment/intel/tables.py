@@ -78,8 +78,8 @@ sightings = sa.Table(
     sa.Column("count", sa.Integer, nullable=False, server_default="1"),
     sa.Column("fingerprints", sa.JSON, nullable=False),
     sa.PrimaryKeyConstraint("exercise_id", "observable_key", "entity_id"),
+    sqlite_with_rowid=False,  # rows live in the primary-key tree: one B-tree write per row
 )
-sa.Index("ix_intel_sightings_last_seen", sightings.c.last_seen)
 
 campaigns = sa.Table(
     "intel_campaigns",

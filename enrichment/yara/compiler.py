@@ -23,11 +23,13 @@ import re
 import stat
 import tempfile
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import yara
 
+from enrichment.yara.isolate import CompileAborted, CompileLimits, run_isolated
 from pukara.core.errors import ConfigError, InvalidInput
 
 #: modules a rule may import (SECURITY F4); console, cuckoo and magic are refused
@@ -40,6 +42,7 @@ COMPILED_SUFFIXES = frozenset({".yarc", ".yrx"})
 #: the magic of a compiled libyara file: refused even when it is named ``.yar``
 COMPILED_MAGIC = b"YARA"
 CACHE_SUBDIR = "yara"
+DEFAULT_LIMITS = CompileLimits()
 _CACHE_NAME = re.compile(r"^[0-9a-f]{64}\.(yarc|yrx)$")
 _IMPORT = re.compile(r'\bimport(?:\s|/\*.*?\*/|//[^\n]*)*"([^"]*)"', re.S)
 _FILE_LINE = re.compile(r"^(?P<file>.*)\((?P<line>\d+)\): (?P<message>.*)$", re.S)
@@ -310,10 +313,14 @@ def compile_rules(
     cache_dir: Path,
     *,
     allowed_modules: frozenset[str] = ALLOWED_MODULES,
+    limits: CompileLimits | None = DEFAULT_LIMITS,
 ) -> CompiledRules:
-    """Compile ``sources`` (or take them from the cache); bad files are reported, not fatal."""
+    """Compile ``sources`` (or take them from the cache); bad files are reported, not fatal.
+
+    With ``limits`` (the default) compilation runs in a capped child process (SECURITY F3).
+    """
     files, errors = discover(sources)
-    compiled = compile_files(files, cache_dir, allowed_modules=allowed_modules)
+    compiled = compile_files(files, cache_dir, allowed_modules=allowed_modules, limits=limits)
     compiled.errors = tuple(errors) + compiled.errors
     return compiled
 
@@ -323,35 +330,91 @@ def compile_files(
     cache_dir: Path,
     *,
     allowed_modules: frozenset[str] = ALLOWED_MODULES,
+    limits: CompileLimits | None = DEFAULT_LIMITS,
 ) -> CompiledRules:
     """Compile already discovered files, reusing the cache when nothing changed."""
+    loaded = _load_entry(files, cache_dir, allowed_modules)
+    if loaded is None:
+        if limits is None:
+            store_entry(files, files, Path(cache_dir), allowed_modules, [])
+        else:
+            _store_isolated(files, Path(cache_dir), allowed_modules, limits)
+        loaded = _load_entry(files, cache_dir, allowed_modules)
+    if loaded is None:
+        raise InvalidInput("the compiled rules could not be stored in the cache", field="rules")
+    return loaded
+
+
+def _load_entry(
+    files: Sequence[RuleFile], cache_dir: Path, allowed: frozenset[str]
+) -> CompiledRules | None:
+    """The cache entry of exactly these files, or None when missing or unreadable."""
+    key = cache_key(files, allowed)
     folder = rules_cache_dir(cache_dir)
-    key = cache_key(files, allowed_modules)
     target, summary_path = folder / f"{key}.yarc", folder / f"{key}.json"
-    if target.exists() and summary_path.exists():
-        try:
-            summary = json.loads(summary_path.read_text())
-            return CompiledRules(
-                rules=load_compiled(target, cache_dir),
-                cache_path=target,
-                cache_dir=Path(cache_dir),
-                key=key,
-                namespaces=tuple(summary["namespaces"]),
-                rule_count=summary["rule_count"],
-                errors=tuple(RuleError(**error) for error in summary["errors"]),
-            )
-        except (yara.Error, ValueError, KeyError, TypeError):
-            pass  # unreadable cache entry: rebuild it below
-    rules, good, errors = _compile_together(files, allowed_modules)
-    rule_count = sum(1 for _ in rules)
+    if not (target.exists() and summary_path.exists()):
+        return None
+    try:
+        summary = json.loads(summary_path.read_text())
+        return CompiledRules(
+            rules=load_compiled(target, cache_dir),
+            cache_path=target,
+            cache_dir=Path(cache_dir),
+            key=key,
+            namespaces=tuple(summary["namespaces"]),
+            rule_count=summary["rule_count"],
+            errors=tuple(RuleError(**error) for error in summary["errors"]),
+        )
+    except (yara.Error, ValueError, KeyError, TypeError):
+        return None  # unreadable entry: the caller rebuilds it
+
+
+def store_entry(
+    key_files: Sequence[RuleFile],
+    files: Sequence[RuleFile],
+    cache_dir: Path,
+    allowed: frozenset[str],
+    known_errors: Sequence[RuleError],
+) -> None:
+    """Compile ``files`` and write them as the cache entry of ``key_files`` (runs isolated)."""
+    folder = rules_cache_dir(cache_dir)
+    key = cache_key(key_files, allowed)
+    rules, good, errors = _compile_together(files, allowed)
     buffer = io.BytesIO()
     rules.save(file=buffer)
-    write_atomically(target, buffer.getvalue())
-    namespaces = tuple(f.namespace for f in good)
-    summary_doc = {
-        "namespaces": namespaces,
-        "rule_count": rule_count,
-        "errors": [asdict(error) for error in errors],
+    write_atomically(folder / f"{key}.yarc", buffer.getvalue())
+    summary = {
+        "namespaces": [f.namespace for f in good],
+        "rule_count": sum(1 for _ in rules),
+        "errors": [asdict(error) for error in [*known_errors, *errors]],
     }
-    write_atomically(summary_path, json.dumps(summary_doc).encode())
-    return CompiledRules(rules, target, Path(cache_dir), key, namespaces, rule_count, tuple(errors))
+    write_atomically(folder / f"{key}.json", json.dumps(summary).encode())
+
+
+def check_one(rule_file: RuleFile) -> None:
+    """Compile one file alone; its syntax errors are reported later, only hangs matter here."""
+    with suppress(yara.Error):
+        yara.compile(filepath=str(rule_file.path), externals=EMPTY_EXTERNALS, includes=False)
+
+
+def _store_isolated(
+    files: Sequence[RuleFile], cache_dir: Path, allowed: frozenset[str], limits: CompileLimits
+) -> None:
+    """Compile in a capped child; if that fails, find the files that blow the caps, drop them."""
+    try:
+        run_isolated(store_entry, files, files, cache_dir, allowed, [], limits=limits)
+        return
+    except CompileAborted:
+        pass
+    keep: list[RuleFile] = []
+    dropped: list[RuleError] = []
+    for rule_file in files:
+        try:
+            run_isolated(check_one, rule_file, limits=limits)
+            keep.append(rule_file)
+        except CompileAborted as exc:
+            dropped.append(RuleError(str(rule_file.path), None, str(exc)))
+    try:
+        run_isolated(store_entry, files, keep, cache_dir, allowed, dropped, limits=limits)
+    except CompileAborted as exc:
+        raise InvalidInput(f"rules refused: {exc}", field="rules") from exc

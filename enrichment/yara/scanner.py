@@ -8,7 +8,6 @@ per-file timeout gives a result with ``error="timeout"``, never an exception.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import resource
 import stat
@@ -24,6 +23,7 @@ import yara
 
 from enrichment.yara.compiler import CompiledRules, load_compiled
 from enrichment.yara.externals import HEAD_BYTES, escape_bytes, externals_for, owner_name
+from enrichment.yara.isolate import forkserver_context
 
 if TYPE_CHECKING:  # pydantic stays out of the scan workers' start-up
     from pukara.core.schema import Hit
@@ -284,8 +284,7 @@ class Scanner:
         self.close()
 
     def _new_pool(self, processes: int) -> ProcessPoolExecutor:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([__name__])
+        context = forkserver_context()
         return ProcessPoolExecutor(
             processes, mp_context=context, initializer=_init_worker, initargs=(self.worker_spec(),)
         )

@@ -118,3 +118,13 @@ def test_indicator_ranges_and_warninglists(engine: sa.Engine, shared_data: Path)
     # different addresses in one indicator range correlate; warninglisted 8.8.8.8 does not
     assert [c.observable for c in enricher.campaigns] == ["indicator:cidr:223.166.0.0/15"]
     assert enricher.campaigns[0].entity_ids == ["aa", "bb", "cc"]
+
+
+def test_prune_and_purge_old_sightings(engine: sa.Engine) -> None:
+    enricher = CorrelationEnricher(engine)
+    enricher.enrich([_alert("aa"), _alert("bb", ip="198.51.100.5", at=T0 + timedelta(days=3))])
+    assert enricher.prune(now=T0 + timedelta(days=3)) == 1  # the T0 sighting left memory
+    assert enricher.purge(before=T0 + timedelta(days=2)) == 1
+    with engine.connect() as conn:
+        keys = conn.execute(sa.select(sightings.c.observable_key)).scalars().all()
+    assert keys == ["ipv4:198.51.100.5"]
