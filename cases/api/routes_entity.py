@@ -210,13 +210,13 @@ def _evidence_route(router: APIRouter, api: EntityApi) -> None:
 def _alerts_route(router: APIRouter, api: EntityApi) -> None:
     @router.post("/alerts", response_model=None,
                  summary="Submit alerts: a JSON array or NDJSON (format 'alerts', the default), "
-                         "or any registered parser's format")
+                         "any registered parser's format, or 'auto' to detect it")
     async def post_alerts(request: Request, principal: EntityPrincipal,
                           format: Annotated[str, Query(max_length=64)] = "alerts",
                           idempotency_key: IdempotencyKey = None) -> Response:
         if media_type(request.headers.get("content-type")) not in ALERT_MEDIA:
             raise Problem(415, f"alerts are sent as one of: {', '.join(sorted(ALERT_MEDIA))}")
-        known = plugins.names(plugins.PARSERS)
+        known = ["auto", *plugins.names(plugins.PARSERS)]
         if format not in known:
             raise Problem(422, "unknown format", errors=[field_error(
                 "format", f"format must be one of: {', '.join(known)}", ["query", "format"])])
