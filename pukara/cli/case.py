@@ -1,8 +1,8 @@
 """``pukara case``: national incidents — open, list, show, update, merge, close, tasks,
 timeline notes, comments, templates, similar cases and the situational picture.
 
-(``case export`` — MISP, STIX, Markdown — belongs to the sharing module and is registered
-there, not here.)
+``case export`` (MISP, STIX, Markdown) is not defined here: the sharing command module
+(``pukara/cli/export.py``) adds it to this ``case`` parser.
 """
 
 from __future__ import annotations

@@ -6,17 +6,24 @@ from __future__ import annotations
 import io
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, func, insert, select
 
 from cases.services import audit
 from cases.services.alert_filter import AlertFilter
+from cases.services.autocase import attach_incident
+from cases.services.evidence import EvidenceStore
+from cases.services.identity import Identity
+from cases.services.incidents import IncidentService
 from cases.services.picture import PictureService, percentiles
+from cases.store.engine import Store, make_engine
 from cases.store.tables import alerts
 from cases.store.tables_cases import alert_events, reminders_sent
 from enrichment.intel.tables import campaigns
-from pukara.core.schema import RawReport, utcnow
+from pukara.core.config import load_settings
+from pukara.core.schema import Entity, RawReport, utcnow
 from pukara.wiring import Services
 from tests.cases.case_kit import built, incident_service, report, reporter
 
@@ -147,3 +154,27 @@ def test_percentiles_nearest_rank() -> None:
     assert percentiles([]) == {"count": 0, "median": None, "p90": None}
     assert percentiles([float(v) for v in range(1, 11)]) == {"count": 10, "median": 5.5,
                                                              "p90": 9.0}
+
+
+def test_reminders_and_autocase_on_postgresql(pg_url: str, pukara_home: Path) -> None:
+    settings = load_settings()
+    store = Store(make_engine(pg_url)).open()
+    try:
+        Identity(store).add_entity(Entity(id="minsa", name="Minsa", sector="health"))
+        incidents = IncidentService(store, settings, EvidenceStore(pukara_home / "evidence"))
+        aware = utcnow() - timedelta(hours=80)
+        with store.write() as conn:
+            first = incidents.submit(conn, reporter("minsa"), report("a", aware))
+            case_id = attach_incident(conn, first)
+        with store.write() as conn:
+            second = incidents.submit(conn, reporter("minsa"), report("b", aware))
+            assert attach_incident(conn, second) == case_id
+        picture = PictureService(store, settings)
+        with store.write() as conn:
+            claimed = picture.claim_reminders(conn)
+        with store.write() as conn:
+            assert picture.claim_reminders(conn) == []
+        assert sorted(r.incident_id for r in claimed) == sorted([first["id"], second["id"]])
+        assert picture.compliance()["by_sector"]["health"]["overdue"] == 4
+    finally:
+        store.close()
