@@ -22,6 +22,7 @@ import yara_x
 
 from enrichment.yara.compiler import (
     ALLOWED_MODULES,
+    DEFAULT_LIMITS,
     EMPTY_EXTERNALS,
     CompiledRules,
     RuleError,
@@ -37,6 +38,7 @@ from enrichment.yara.compiler import (
     write_atomically,
 )
 from enrichment.yara.externals import escape_bytes
+from enrichment.yara.isolate import CompileAborted, CompileLimits, run_isolated
 from enrichment.yara.scanner import (
     Matcher,
     RuleMatch,
@@ -47,6 +49,7 @@ from enrichment.yara.scanner import (
     YaraMatcher,
     fd_path,
 )
+from pukara.core.errors import InvalidInput
 
 _LOCATION = re.compile(r"^\s*--> .*:(?P<line>\d+):\d+\s*$", re.M)
 
@@ -108,25 +111,32 @@ def compile_yarax(
     cache_dir: Path,
     *,
     allowed_modules: frozenset[str] = ALLOWED_MODULES,
+    limits: CompileLimits | None = DEFAULT_LIMITS,
 ) -> YaraXCompiled:
-    """Compile ``sources`` with yara-x (cached); refused files fall back to yara-python."""
+    """Compile ``sources`` with yara-x (cached); refused files fall back to yara-python.
+
+    With ``limits`` (the default) compilation runs in a capped child process (SECURITY F3).
+    """
     files, errors = discover(sources)
     folder = rules_cache_dir(cache_dir)
     key = cache_key(files, allowed_modules, engine="yara-x")
     target, summary_path = folder / f"{key}.yrx", folder / f"{key}.x.json"
     if not (target.exists() and summary_path.exists()):
-        _build(files, allowed_modules, target, summary_path)
+        _build_isolated(files, allowed_modules, target, summary_path, limits)
     try:
         summary, rules = _load(target, summary_path, cache_dir)
     except Exception:  # an unreadable cache entry is rebuilt once; a refusal then stands
-        _build(files, allowed_modules, target, summary_path)
+        _build_isolated(files, allowed_modules, target, summary_path, limits)
         summary, rules = _load(target, summary_path, cache_dir)
+    errors.extend(RuleError(**error) for error in summary.get("errors", []))
     unsupported = tuple(RuleError(**error) for error in summary["unsupported"])
     fallback_namespaces = set(summary["fallback"])
     fallback_files = [f for f in files if f.namespace in fallback_namespaces]
     fallback = None
     if fallback_files:
-        fallback = compile_files(fallback_files, cache_dir, allowed_modules=allowed_modules)
+        fallback = compile_files(
+            fallback_files, cache_dir, allowed_modules=allowed_modules, limits=limits
+        )
         errors.extend(fallback.errors)
     return YaraXCompiled(
         rules=rules,
@@ -148,7 +158,11 @@ def _load(target: Path, summary_path: Path, cache_dir: Path) -> tuple[dict[str, 
 
 
 def _build(
-    files: Sequence[RuleFile], allowed: frozenset[str], target: Path, summary_path: Path
+    files: Sequence[RuleFile],
+    allowed: frozenset[str],
+    target: Path,
+    summary_path: Path,
+    known_errors: Sequence[RuleError] = (),
 ) -> None:
     """Compile every file yara-x accepts into one ruleset and write it with its summary."""
     built = _build_together(files, allowed)
@@ -163,8 +177,43 @@ def _build(
         "namespaces": namespaces,
         "unsupported": [asdict(error) for error in unsupported],
         "fallback": [f.namespace for f in files if str(f.path) in refused_paths],
+        "errors": [asdict(error) for error in known_errors],
     }
     write_atomically(summary_path, json.dumps(summary).encode())
+
+
+def _check_one(rule_file: RuleFile, allowed: frozenset[str]) -> None:
+    _try_yarax(rule_file, allowed)
+
+
+def _build_isolated(
+    files: Sequence[RuleFile],
+    allowed: frozenset[str],
+    target: Path,
+    summary_path: Path,
+    limits: CompileLimits | None,
+) -> None:
+    """:func:`_build` in a capped child; files that blow the caps alone are dropped, located."""
+    if limits is None:
+        _build(files, allowed, target, summary_path)
+        return
+    try:
+        run_isolated(_build, files, allowed, target, summary_path, limits=limits)
+        return
+    except CompileAborted:
+        pass
+    keep: list[RuleFile] = []
+    dropped: list[RuleError] = []
+    for rule_file in files:
+        try:
+            run_isolated(_check_one, rule_file, allowed, limits=limits)
+            keep.append(rule_file)
+        except CompileAborted as exc:
+            dropped.append(RuleError(str(rule_file.path), None, str(exc)))
+    try:
+        run_isolated(_build, keep, allowed, target, summary_path, dropped, limits=limits)
+    except CompileAborted as exc:
+        raise InvalidInput(f"rules refused: {exc}", field="rules") from exc
 
 
 _Built = tuple[yara_x.Rules, list[str], list[RuleError]]

@@ -17,6 +17,7 @@ from enrichment.yara.compiler import (
     load_compiled,
     parse_yara_error,
 )
+from enrichment.yara.isolate import CompileLimits
 from pukara.core.errors import InvalidInput
 
 #: what rules/README.md documents: 222 files (221 published + Pukara's EICAR rule), 1421 rules
@@ -201,3 +202,23 @@ def test_unreadable_cache_entry_is_rebuilt_not_trusted(tmp_path: Path) -> None:
     assert [
         m.rule for m in load_compiled(again.cache_path, tmp_path / "cache").match(data=b"alpha")
     ] == ["A"]
+
+
+def write_compile_bomb(folder: Path) -> Path:
+    """Constructed: 40 rules of 10,000 strings each (seconds of compile time, 14 MB)."""
+    rules = []
+    for r in range(40):
+        strings = "\n".join(f'    $s{i} = "bomb{r}_{i}_abcdefgh"' for i in range(10_000))
+        rules.append(f"rule bomb{r} {{\n  strings:\n{strings}\n  condition: any of them\n}}\n")
+    return write(folder, "bomb.yar", "\n".join(rules))
+
+
+def test_f3_compile_bomb_is_cut_off_and_the_other_files_still_load(tmp_path: Path) -> None:
+    folder = tmp_path / "entity"
+    bomb = write_compile_bomb(folder)
+    write(folder, "fine.yar", 'rule fine { strings: $a = "fine" condition: $a }\n')
+    limits = CompileLimits(timeout=1.0)
+    compiled = compile_rules([RuleSource("e", folder)], tmp_path / "cache", limits=limits)
+    assert [str(e) for e in compiled.errors] == [f"{bomb}: compilation exceeded 1 s"]
+    assert compiled.namespaces == ("e/fine.yar",)
+    assert [m.rule for m in compiled.rules.match(data=b"fine")] == ["fine"]

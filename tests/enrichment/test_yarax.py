@@ -8,9 +8,11 @@ import pytest
 import yara_x
 
 from enrichment.yara.compiler import RuleSource, compile_rules, default_sources
+from enrichment.yara.isolate import CompileLimits
 from enrichment.yara.scanner import ScanLimits, Scanner
 from enrichment.yara.yarax import YaraXScanner, build_yarax_matcher, compile_yarax
 from pukara.core.errors import InvalidInput
+from tests.enrichment.test_yara_compiler import write_compile_bomb
 from tests.enrichment.test_yara_scanner import EXPECTED, SAMPLES, found
 
 
@@ -126,3 +128,15 @@ def test_unreadable_yara_x_cache_entry_is_rebuilt(tmp_path: Path) -> None:
     first.cache_path.write_bytes(b"YARA-X\x00truncated")
     again = compile_yarax([RuleSource("e", folder)], tmp_path / "cache")
     assert found(YaraXScanner(again).scan_bytes(b"alpha", "a")) == [("e/a.yar", "A")]
+
+
+def test_f3_yara_x_compile_bomb_is_cut_off(tmp_path: Path) -> None:
+    folder = tmp_path / "entity"
+    bomb = write_compile_bomb(folder)
+    (folder / "fine.yar").write_text('rule fine { strings: $a = "fine" condition: $a }\n')
+    compiled = compile_yarax(
+        [RuleSource("e", folder)], tmp_path / "cache", limits=CompileLimits(timeout=1.0)
+    )
+    assert [str(e) for e in compiled.errors] == [f"{bomb}: compilation exceeded 1 s"]
+    assert compiled.namespaces == ("e/fine.yar",)
+    assert found(YaraXScanner(compiled).scan_bytes(b"fine", "f")) == [("e/fine.yar", "fine")]
