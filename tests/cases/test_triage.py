@@ -3,15 +3,20 @@ filter, groups, and the audit entry of every action."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import itertools
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from cases.services import audit
 from cases.services.alert_filter import AlertFilter, parse_query
-from cases.services.triage import TriageService
+from cases.services.triage import TriageService, group_rows
 from cases.store.tables import alerts, audit_log
 from cases.store.tables_cases import alert_events
 from pukara.core.errors import Conflict, InvalidInput, NotFound
@@ -150,3 +155,54 @@ def test_exercise_alerts_are_kept_apart_by_the_filter(built: Services,
     assert len(built.alerts.list(selection=parse_query("exercise:exclude"))) == 3
     assert len(built.alerts.list(selection=parse_query("exercise:ex-2026-1"))) == 2
     assert len(built.triage.groups(AlertFilter(exercise="only"))) == 2
+
+
+@dataclass
+class _Row:
+    """A constructed alert row with the columns group_rows reads."""
+
+    id: int
+    source: str
+    title: str
+    classification: str
+    entity_id: str | None
+    severity: str
+    status: str
+    first_seen: datetime
+    last_seen: datetime
+    count: int
+    hit_count: int
+    doc: str
+
+
+_BASE = datetime(2026, 6, 12, tzinfo=UTC)
+_rows = st.lists(st.tuples(st.sampled_from(["ET SCAN", "ET POLICY"]),
+                           st.sampled_from(["10.0.0.1", "10.0.0.2", None]),
+                           st.sampled_from(["minsa", None]),
+                           st.integers(0, 6 * 3600), st.integers(1, 50),
+                           st.sampled_from(["low", "high"])), max_size=60)
+
+
+@given(_rows)
+def test_groups_partition_the_alerts(specs: list[tuple[str, str | None, str | None, int, int,
+                                                       str]]) -> None:
+    rows = []
+    for number, (signature, src, entity, offset, count, severity) in enumerate(
+            sorted(specs, key=lambda s: s[3]), start=1):
+        seen = _BASE + timedelta(seconds=offset)
+        observables = [{"type": "ipv4", "value": src, "role": "src"}] if src else []
+        doc = json.dumps({"signature": signature, "observables": observables})
+        rows.append(_Row(number, "suricata", signature, "intrusion-attempts/ids-alert",
+                         entity, severity, "new", seen, seen, count, 0, doc))
+    groups = group_rows(rows, timedelta(hours=1))
+    assert sorted(i for g in groups for i in g.alert_ids) == [r.id for r in rows]
+    assert sum(g.events for g in groups) == sum(r.count for r in rows)
+    for group in groups:
+        members = [r for r in rows if r.id in set(group.alert_ids)]
+        families = {(r.title, r.entity_id, str(json.loads(r.doc)["observables"]))
+                    for r in members}
+        assert len(families) == 1
+        gaps = [b.first_seen - a.last_seen for a, b in itertools.pairwise(members)]
+        assert all(gap <= timedelta(hours=1) for gap in gaps)
+        assert group.severity == max((r.severity for r in members),
+                                     key=["low", "high"].index)
