@@ -1,7 +1,9 @@
 """The composition root of the HTTP server: settings → store → services → FastAPI app.
 
-``build_app(settings)`` opens the store, builds identity, the evidence store, the incident
-service and the live pipeline, and hands them to :func:`cases.api.create_app`. ``app_factory``
+``build_app(settings)`` opens the store (integrity check after an unclean stop), sweeps
+interrupted uploads and unreferenced blobs out of the evidence store (SECURITY I2), builds
+identity, the incident service and the live pipeline, and hands them to
+:func:`cases.api.create_app`. ``app_factory``
 is the same for ``uvicorn --factory`` (settings from ``PUKARA_HOME`` and ``PUKARA_*``).
 ``PUKARA_FAULT`` arms the crash hooks of the idempotency layer (crash tests only).
 """
@@ -25,7 +27,11 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     store = open_store(settings)
     identity = Identity(store, pepper=settings.token_pepper.get_secret_value())
-    incidents = IncidentService(store, settings, EvidenceStore(settings.evidence_dir))
+    evidence = EvidenceStore(settings.evidence_dir)
+    evidence.sweep()
+    with store.write() as conn:
+        evidence.remove_orphans(conn)
+    incidents = IncidentService(store, settings, evidence)
     pipeline = Pipeline(store=store, settings=settings, incidents=incidents)
     app = create_app(store=store, identity=identity, incidents=incidents,
                      ingest=pipeline.ingest_in, settings=settings,

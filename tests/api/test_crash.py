@@ -10,6 +10,7 @@ and ``pukara audit verify`` passes. The alerts are constructed.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import sqlite3
 import subprocess
@@ -118,3 +119,86 @@ def test_sigkill_during_keyed_batches_loses_and_doubles_nothing(tmp_path: Path) 
                             env={**server.env}, timeout=60, check=False)
     assert verify.returncode == 0, verify.stderr
     assert orjson.loads(verify.stdout)["ok"] is True
+
+
+EVIDENCE_ITEMS = 40
+
+
+def _evidence_bytes(number: int) -> bytes:
+    return (f"evidencia {number}\n".encode() * 4000)[: 20_000 + number * 997]
+
+
+class EvidenceClient(threading.Thread):
+    """Reports incidents, each with one evidence file, retrying both steps with their keys."""
+
+    def __init__(self, url: str, token: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.acked: dict[int, tuple[str, str]] = {}
+
+    def run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=15) as http:
+            for number in range(EVIDENCE_ITEMS):
+                incident = self._retry(lambda n=number: http.post(
+                    "/api/v1/incidents", headers={**self.headers, "Idempotency-Key": f"i-{n}"},
+                    json={"title": f"Incidente {n}", "classification": "malicious-code/ransomware",
+                          "detected_at": "2026-11-01T08:00:00Z", "external_id": f"T-{n}"}))
+                upload = self._retry(lambda n=number, i=incident["id"]: http.post(
+                    f"/api/v1/incidents/{i}/evidence",
+                    headers={**self.headers, "Idempotency-Key": f"e-{n}"},
+                    files={"file": (f"muestra-{n}.bin", _evidence_bytes(n))}))
+                self.acked[number] = (str(incident["id"]), str(upload["sha256"]))
+
+    @staticmethod
+    def _retry(send: object) -> dict[str, object]:
+        while True:
+            try:
+                response = send()  # type: ignore[operator]
+            except httpx.TransportError:
+                time.sleep(0.05)
+                continue
+            if response.status_code == 201:
+                return dict(response.json())
+            assert response.status_code >= 500, response.text
+            time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_sigkill_during_uploads_leaves_every_file_whole_and_once(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    store = open_store(make_settings(home))
+    token = seed_principals(store).a
+    store.close()
+    chaos = random.Random()
+    server = LiveServer(home, pepper=PEPPER, log=tmp_path / "server.log").start()
+    client = EvidenceClient(server.url, token)
+    client.start()
+    try:
+        for _ in range(KILLS):
+            time.sleep(chaos.uniform(0.2, 1.0))
+            server.kill()
+            server.start()
+        client.join(timeout=90)
+        assert not client.is_alive(), "client did not finish"
+    finally:
+        server.stop()
+    server.start().stop()  # one more boot: interrupted uploads are swept
+    assert sorted(client.acked) == list(range(EVIDENCE_ITEMS))
+    database = sqlite3.connect(home / "pukara.db")
+    try:
+        incidents_seen = database.execute(
+            "SELECT count(*), count(DISTINCT external_id) FROM incidents").fetchone()
+        rows = database.execute("SELECT incident_id, sha256, size FROM evidence").fetchall()
+    finally:
+        database.close()
+    assert incidents_seen == (EVIDENCE_ITEMS, EVIDENCE_ITEMS)
+    assert sorted((i, s) for i, s, _ in rows) == sorted(client.acked.values())
+    evidence_dir = home / "evidence"
+    blobs = {p.name: p for p in evidence_dir.glob("[0-9a-f][0-9a-f]/*")}
+    assert set(blobs) == {sha for _, sha in client.acked.values()}
+    for number, (_, sha) in client.acked.items():
+        content = _evidence_bytes(number)
+        assert hashlib.sha256(blobs[sha].read_bytes()).hexdigest() == sha
+        assert blobs[sha].read_bytes() == content
+    assert not list((evidence_dir / "tmp").glob("*"))
