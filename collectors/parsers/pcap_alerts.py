@@ -155,8 +155,11 @@ def _http_requests(
 ) -> tuple[list[dict[str, str]], list[Observable | None]]:
     requests, found = [], []
     for head in session.requests:
-        host = head.host.rsplit(":", 1)[0] if head.host.count(":") == 1 else head.host
-        url = _url(head.host or key[2], head.path, key[3])
+        authority = head.path if head.method == "CONNECT" else head.host
+        host = authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
+        # a CONNECT names a tunnel's far end, not a resource: no URL observable for it
+        tunnel = head.method == "CONNECT"
+        url = head.path if tunnel else _url(head.host or key[2], head.path, key[3])
         requests.append(
             {
                 "method": head.method,
@@ -168,7 +171,7 @@ def _http_requests(
         )
         found += [
             observable(ObservableType.HOSTNAME, host, "host"),
-            observable(ObservableType.URL, url, "url"),
+            None if tunnel else observable(ObservableType.URL, url, "url"),
             observable(ObservableType.USER_AGENT, head.user_agent, "client"),
         ]
     return requests, found

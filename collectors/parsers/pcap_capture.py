@@ -14,6 +14,7 @@ from collectors.parsers.pcap_apps import (
     HTTP_METHODS,
     ClientHello,
     DnsAnswer,
+    DnsMessage,
     HttpHead,
     client_hello,
     dns_messages,
@@ -148,7 +149,8 @@ class Capture:
         if packet.proto != TCP:
             return
         session = self.http.get(key)
-        if from_client and payload.startswith(HTTP_METHODS):
+        # no direction test: a capture that starts mid-flow may have the roles reversed
+        if payload.startswith(HTTP_METHODS):
             head = http_request(payload)
             if head is not None:
                 session = self._http(head, ts, key, session)
@@ -156,14 +158,14 @@ class Capture:
                     stats.app = "http"
         if session is not None:
             self._keep_payload(session, packet, from_client)
-        elif from_client and payload[0] == 0x16:
+        if payload[0] == 0x16:  # also inside an HTTP CONNECT tunnel
             hello = client_hello(payload)
             if hello is not None:
                 self._tls(hello, ts, key)
                 if stats is not None:
                     stats.app = "tls"
 
-    def _dns(self, message: Any, packet: Decoded, ts: float, key: FlowKey) -> None:
+    def _dns(self, message: DnsMessage, packet: Decoded, ts: float, key: FlowKey) -> None:
         entry = self.dns.get((message.qname, message.qtype))
         if entry is None:
             if len(self.dns) >= self.limits.max_dns_names:

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import ARP
+from scapy.layers.tls.record import TLS
 from scapy.utils import RawPcapReader, rdpcap
 
 from collectors.parsers.pcap import PcapParser
@@ -342,3 +343,25 @@ def test_zeek_ssl_ecdhe_hello_without_sni_matches_ssl_log() -> None:
     (ja3_string,) = alert.extra["tls"]["ja3_strings"].values()
     groups = ja3_string.split(",")[3].split("-")
     assert row["curve"] == "secp256r1" and "23" in groups  # 23 = secp256r1
+
+
+def test_http_connect_tunnel_and_the_tls_inside_it() -> None:
+    path = DATA / "pcap" / "bug-2769__issue_no_icmp.pcap"
+    records = parse_file(path)
+    (http,) = tagged(records, "http")
+    (request,) = http.extra["http"]["requests"]
+    assert (request["method"], request["url"]) == (
+        "CONNECT",
+        "supportingfunctions.us.newsweaver.com:443",
+    )
+    assert "hostname:supportingfunctions.us.newsweaver.com" in keys(http, "host")
+    assert keys(http, "url") == set()
+    (tls,) = tagged(records, "tls")
+    hello = next(
+        TLS(bytes(p[TCP].payload)).msg[0]
+        for p in rdpcap(str(path))
+        if TCP in p and bytes(p[TCP].payload)[:1] == b"\x16" and bytes(p[TCP].payload)[5] == 1
+    )
+    sni = next(ext for ext in hello.ext if ext.type == 0).servernames[0].servername.decode()
+    assert tls.extra["tls"]["sni"] == sni == "supportingfunctions.us.newsweaver.com"
+    assert tls.flow is not None and tls.flow.dst_port == 8080
