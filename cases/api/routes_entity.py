@@ -118,6 +118,7 @@ def build_entity_router(api: EntityApi) -> APIRouter:
     """The ``/api/v1`` routes of entity tokens."""
     router = APIRouter(prefix="/api/v1", route_class=SafeJSONRoute, tags=["entity"])
     _incident_routes(router, api)
+    _read_routes(router, api)
     _evidence_route(router, api)
     _alerts_route(router, api)
     _feed_routes(router)
@@ -143,6 +144,10 @@ def _incident_routes(router: APIRouter, api: EntityApi) -> None:
         _count(api, "incident", outcome)
         return _json(outcome, request_id)
 
+    _update_route(router, api)
+
+
+def _read_routes(router: APIRouter, api: EntityApi) -> None:
     @router.get("/incidents", response_model=None, summary="This entity's incidents")
     async def list_incidents(
         principal: EntityPrincipal,
@@ -161,6 +166,8 @@ def _incident_routes(router: APIRouter, api: EntityApi) -> None:
                            ) -> dict[str, Any]:
         return await run_in_threadpool(api.incidents.get, principal, incident_id)
 
+
+def _update_route(router: APIRouter, api: EntityApi) -> None:
     @router.post("/incidents/{incident_id}/updates", status_code=201, response_model=None,
                  summary="Add a stage report or update (an immutable version)")
     async def add_update(request: Request, incident_id: IncidentId, update: IncidentUpdate,
