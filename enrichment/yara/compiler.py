@@ -18,10 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
-import stat
-import tempfile
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
@@ -29,8 +26,9 @@ from pathlib import Path
 
 import yara
 
+from enrichment.yara.cache import load_compiled, rules_cache_dir, write_atomically
 from enrichment.yara.isolate import CompileAborted, CompileLimits, run_isolated
-from pukara.core.errors import ConfigError, InvalidInput
+from pukara.core.errors import InvalidInput
 
 #: modules a rule may import (SECURITY F4); console, cuckoo and magic are refused
 ALLOWED_MODULES = frozenset({"pe", "elf", "math", "hash", "time", "string", "dotnet"})
@@ -41,9 +39,7 @@ RULE_SUFFIXES = frozenset({".yar", ".yara"})
 COMPILED_SUFFIXES = frozenset({".yarc", ".yrx"})
 #: the magic of a compiled libyara file: refused even when it is named ``.yar``
 COMPILED_MAGIC = b"YARA"
-CACHE_SUBDIR = "yara"
 DEFAULT_LIMITS = CompileLimits()
-_CACHE_NAME = re.compile(r"^[0-9a-f]{64}\.(yarc|yrx)$")
 _IMPORT = re.compile(r'\bimport(?:\s|/\*.*?\*/|//[^\n]*)*"([^"]*)"', re.S)
 _FILE_LINE = re.compile(r"^(?P<file>.*)\((?P<line>\d+)\): (?P<message>.*)$", re.S)
 _LINE = re.compile(r"^line (?P<line>\d+): (?P<message>.*)$", re.S)
@@ -252,60 +248,6 @@ def _yarax_version() -> str:
     from importlib.metadata import version
 
     return version("yara-x")
-
-
-def rules_cache_dir(cache_dir: Path) -> Path:
-    """Our compiled-rules folder under ``cache_dir``, created private (0700)."""
-    folder = Path(cache_dir) / CACHE_SUBDIR
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if folder.stat().st_uid != os.getuid():
-        raise ConfigError(f"compiled-rules cache {folder} belongs to another user")
-    folder.chmod(0o700)
-    return folder
-
-
-def write_atomically(target: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``target`` through a 0600 temp file and ``os.replace``."""
-    descriptor, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(temp).chmod(0o600)
-        Path(temp).replace(target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def check_cache_file(path: Path, cache_dir: Path) -> Path:
-    """``path`` if it is a compiled-rules file we wrote in our cache; refuse anything else (F2)."""
-    refusal = InvalidInput(
-        "compiled YARA rules are only loaded from Pukara's own cache; submit rule source instead",
-        field="rules",
-    )
-    folder = (Path(cache_dir) / CACHE_SUBDIR).resolve()
-    candidate = Path(path)
-    if candidate.is_symlink() or not _CACHE_NAME.match(candidate.name):
-        raise refusal
-    resolved = candidate.resolve()
-    if resolved.parent != folder or not resolved.is_file():
-        raise refusal
-    if not (_private(folder) and _private(resolved)):
-        raise refusal
-    return resolved
-
-
-def _private(path: Path) -> bool:
-    """Owned by us and writable by nobody else."""
-    info = path.stat()
-    return info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-
-
-def load_compiled(path: Path, cache_dir: Path) -> yara.Rules:
-    """Load compiled rules, only from a file :func:`compile_rules` wrote under ``cache_dir``."""
-    return yara.load(filepath=str(check_cache_file(path, cache_dir)))
 
 
 def compile_rules(

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import yara
 
-from enrichment.yara.compiler import CompiledRules, load_compiled
+from enrichment.yara.cache import load_compiled
+from enrichment.yara.compiler import CompiledRules
 from enrichment.yara.externals import HEAD_BYTES, escape_bytes, externals_for, owner_name
 from enrichment.yara.isolate import forkserver_context
 

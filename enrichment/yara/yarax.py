@@ -20,6 +20,12 @@ from typing import Any
 
 import yara_x
 
+from enrichment.yara.cache import (
+    check_cache_file,
+    load_compiled,
+    rules_cache_dir,
+    write_atomically,
+)
 from enrichment.yara.compiler import (
     ALLOWED_MODULES,
     DEFAULT_LIMITS,
@@ -29,13 +35,9 @@ from enrichment.yara.compiler import (
     RuleFile,
     RuleSource,
     cache_key,
-    check_cache_file,
     check_modules,
     compile_files,
     discover,
-    load_compiled,
-    rules_cache_dir,
-    write_atomically,
 )
 from enrichment.yara.externals import escape_bytes
 from enrichment.yara.isolate import CompileAborted, CompileLimits, run_isolated

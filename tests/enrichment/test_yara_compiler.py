@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import yara
 
+from enrichment.yara.cache import load_compiled
 from enrichment.yara.compiler import (
     ALLOWED_MODULES,
     RuleSource,
     compile_rules,
     default_sources,
     discover,
-    load_compiled,
     parse_yara_error,
 )
 from enrichment.yara.isolate import CompileLimits
