@@ -3,6 +3,8 @@
 Slow clients cannot hold the server (SECURITY C6): idle keep-alive connections close after
 ``--keep-alive`` seconds, at most ``--limit-concurrency`` connections are served at once
 (the rest get 503), and h11 refuses a request head larger than ``--max-head`` bytes.
+uvicorn's own proxy-header rewriting is off: ``X-Forwarded-For`` is read only by the API's
+rate limiter, and only from ``api.trusted_proxies`` (SECURITY C3).
 """
 
 from __future__ import annotations
@@ -39,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
                 timeout_keep_alive=args.keep_alive,
                 limit_concurrency=args.limit_concurrency,
                 h11_max_incomplete_event_size=args.max_head, http="h11",
-                server_header=False, log_level="info")
+                proxy_headers=False, server_header=False, log_level="info")
     return 0
