@@ -9,6 +9,7 @@ statistics use, SECURITY M1), ``only`` or one exercise id.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from cases.store.tables import alerts
 from pukara.core.errors import InvalidInput
 from pukara.core.taxonomy import Severity
 
+ID_CHUNK = 1000
 ALERT_STATUSES = ("new", "acknowledged", "promoted", "dismissed", "merged")
 _FIELDS = ("status", "entity", "severity", "source", "class", "case", "exercise", "id")
 
@@ -43,6 +45,15 @@ class AlertFilter:
     def with_ids(self, ids: tuple[int, ...]) -> AlertFilter:
         """The same filter restricted to ``ids``."""
         return replace(self, ids=ids)
+
+    def chunks(self, size: int = ID_CHUNK) -> Iterator[AlertFilter]:
+        """This filter split so no statement binds more than ``size`` ids (SQLite's
+        variable limit); a filter without ids is yielded whole."""
+        if len(self.ids) <= size:
+            yield self
+            return
+        for start in range(0, len(self.ids), size):
+            yield replace(self, ids=self.ids[start:start + size])
 
     def apply(self, query: Select[Any]) -> Select[Any]:
         """``query`` narrowed by this filter."""

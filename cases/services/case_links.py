@@ -118,9 +118,9 @@ def link_alerts(conn: Connection, case: RowMapping, ids: Sequence[int], actor: a
                                 case_id=case["id"])
     if not changed:
         return []
-    query = select(alerts.c.id, alerts.c.entity_id, alerts.c.tlp, alerts.c.doc).where(
-        alerts.c.id.in_(changed))
-    rows = list(conn.execute(query))
+    query = select(alerts.c.id, alerts.c.entity_id, alerts.c.tlp, alerts.c.doc)
+    rows = [row for part in AlertFilter(ids=tuple(changed)).chunks()
+            for row in conn.execute(part.apply(query))]
     observables = [o for r in rows for o in alert_observables(orjson.loads(r.doc),
                                                                f"alert:{r.id}")]
     add_observables(conn, case["id"], observables)

@@ -131,7 +131,9 @@ class CaseService:
                 title: str | None = None) -> dict[str, Any]:
         """Put the selected alerts in a new case (promoted) or in ``case_ref`` (merged)."""
         with self.store.write() as conn:
-            rows = list(conn.execute(selection.apply(select(alerts)).order_by(alerts.c.id)))
+            rows = sorted((row for part in selection.chunks()
+                           for row in conn.execute(part.apply(select(alerts)))),
+                          key=lambda row: row.id)
             if not rows:
                 raise InvalidInput("no alert matches the selection", field="ids")
             if selection.ids:

@@ -94,7 +94,7 @@ def transition(
     """Move the selected alerts to ``to`` inside ``conn``; returns the ids that changed."""
     _check_target(to, reason)
     query = select(alerts.c.id, alerts.c.status, alerts.c.case_id)
-    rows = list(conn.execute(selection.apply(query)))
+    rows = [row for part in selection.chunks() for row in conn.execute(part.apply(query))]
     if selection.ids:
         missing = sorted(set(selection.ids) - {r.id for r in rows})
         if missing:
