@@ -11,7 +11,8 @@ exercise (or none) qualify. A TLP:RED report joins only a case whose sole entity
 so nothing of it lands in a case another entity's handlers work on (SECURITY B6).
 
 :func:`attach_incident` runs inside the caller's transaction, right after
-``IncidentService.submit`` returns the incident view. :class:`AlertAutoCase` is a
+``IncidentService.submit`` returns the incident view; :class:`CaseOpeningIncidents` wraps the
+incident service so the pipeline and the API get both in one call. :class:`AlertAutoCase` is a
 ``Pipeline.on_batch`` listener for alerts of severity ≥ ``alert_min_severity`` with
 non-suppressed enrichment hits; it is **off by default** (``AutoCaseRules.alerts``) and the
 composition root adds it only when configured.
@@ -22,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import Connection, RowMapping, select
@@ -30,10 +31,11 @@ from sqlalchemy import Connection, RowMapping, select
 from cases.services import audit, case_links
 from cases.services.case_models import OPEN_CASE_STATUSES, CaseDraft
 from cases.services.cases import create_case
+from cases.services.identity import Principal
 from cases.store import Store
 from cases.store.tables import alerts
 from cases.store.tables_cases import case_entities, case_observables, cases
-from pukara.core.schema import Alert
+from pukara.core.schema import Alert, IncidentReport
 from pukara.core.taxonomy import TLP, Severity
 
 AUTOCASE = audit.Actor("autocase")
@@ -137,6 +139,30 @@ def attach_incident(conn: Connection, incident_view: Mapping[str, Any],
     return str(case["id"])
 
 
+class IncidentSubmitter(Protocol):
+    """What :class:`CaseOpeningIncidents` wraps (``IncidentService.submit``)."""
+
+    def submit(self, conn: Connection, principal: Principal, report: IncidentReport, *,
+               request_id: str | None = None) -> dict[str, Any]:
+        """Store one incident report inside ``conn``'s transaction."""
+        ...
+
+
+class CaseOpeningIncidents:
+    """An incident sink that submits and then attaches the incident to a case, in the same
+    transaction: hand it to the pipeline and the API where the incident service would go."""
+
+    def __init__(self, incidents: IncidentSubmitter, rules: AutoCaseRules | None = None) -> None:
+        self.incidents = incidents
+        self.rules = rules or AutoCaseRules()
+
+    def submit(self, conn: Connection, principal: Principal, report: IncidentReport, *,
+               request_id: str | None = None) -> dict[str, Any]:
+        """Submit, open or join a case; the returned view carries the ``case_id``."""
+        view = self.incidents.submit(conn, principal, report, request_id=request_id)
+        return {**view, "case_id": attach_incident(conn, view, self.rules)}
+
+
 def _qualifies(alert: Alert, rules: AutoCaseRules) -> bool:
     return alert.severity >= rules.alert_min_severity and any(
         not hit.suppressed and hit.kind != "warninglist" for hit in alert.hits)
@@ -183,5 +209,5 @@ class AlertAutoCase:
         return str(case["id"])
 
 
-__all__ = ["AUTOCASE", "AlertAutoCase", "AutoCaseRules", "attach_incident",
-           "find_case_for_incident"]
+__all__ = ["AUTOCASE", "AlertAutoCase", "AutoCaseRules", "CaseOpeningIncidents",
+           "attach_incident", "find_case_for_incident"]

@@ -10,7 +10,12 @@ from typing import Any
 from sqlalchemy import func, select
 
 from cases.services import audit
-from cases.services.autocase import AlertAutoCase, AutoCaseRules, attach_incident
+from cases.services.autocase import (
+    AlertAutoCase,
+    AutoCaseRules,
+    CaseOpeningIncidents,
+    attach_incident,
+)
 from cases.store.tables import alerts
 from cases.store.tables_cases import cases
 from pukara.core.schema import Alert, Hit, IncidentReport, Observable, utcnow
@@ -130,3 +135,18 @@ def test_strong_alerts_open_and_join_cases_when_configured(built: Services,
     assert [r.status for r in rows] == ["promoted"]
     assert rows[0].case_id == joined, "the entity report joined the alert's case"
     assert _case_count(built) == 1
+
+
+def test_e_mail_reports_through_the_pipeline_open_cases(built: Services,
+                                                       shared_data: Path) -> None:
+    built.pipeline.incidents = CaseOpeningIncidents(incident_service(built))
+    result = ingest(built, shared_data / "email/mail_3.eml", "eml", entity_id="minsa")
+    assert (result.accepted, result.rejected) == (1, 0)
+    [case] = built.cases.list()
+    assert case["title"].startswith("Testing Manuel Lemos' MIME E-mail composing")
+    assert (case["incidents"], case["entity_ids"]) == (1, ["minsa"])
+    with built.store.write() as conn:
+        view = CaseOpeningIncidents(incident_service(built)).submit(
+            conn, reporter("minsa"), report("Otra", utcnow(),
+                                            classification="other/undetermined"))
+    assert view["case_id"] == case["id"], "same entity and classification: joined"
