@@ -1,0 +1,1 @@
+"""Search over alerts and cases: the query syntax, SQLite FTS5 and Elasticsearch backends."""
