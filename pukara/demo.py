@@ -16,9 +16,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cases.services.entity_file import load_entities_file
 from cases.services.identity import Role
 from collectors.sources.files import FileSource
-from pukara.cli.entity import load_entities_file
 from pukara.core.schema import Alert, utcnow
 from pukara.wiring import Services
 

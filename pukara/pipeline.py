@@ -15,10 +15,12 @@ from typing import Protocol
 from sqlalchemy import Connection
 
 from cases.services import alerts as alert_store
+from cases.services.campaigns import record_campaigns
 from cases.services.identity import Principal, Role
 from cases.store import Store
 from collectors.parsers.base import peek
 from collectors.registry import detect, parser
+from enrichment.correlation import Campaign
 from pukara.core.config import Settings
 from pukara.core.schema import (
     Alert,
@@ -54,6 +56,12 @@ class IncidentSink(Protocol):
         ...
 
 
+class CampaignSource(Protocol):
+    """The correlation enricher: campaigns created or joined in the last batch."""
+
+    campaigns: list[Campaign]
+
+
 class IndicatorSink(Protocol):
     """Where indicators go (the intel store)."""
 
@@ -72,6 +80,7 @@ class Pipeline:
     incidents: IncidentSink | None = None
     indicators: IndicatorSink | None = None
     on_batch: list[Callable[[list[Alert]], None]] = field(default_factory=list)
+    campaigns: CampaignSource | None = None
 
     def records(self, report: RawReport) -> Iterator[Record]:
         """Parse ``report`` with its named format, or the format its content shows."""
@@ -175,16 +184,22 @@ class Pipeline:
             return
         for enricher in self.enrichers:
             enricher.enrich(batch)
-        bucket = self.settings.dedup_bucket_seconds
         if conn is None:
             with self.store.write() as own:
-                outcome = alert_store.write_batch(own, batch, bucket)
+                outcome = self._write(own, batch)
         else:
-            outcome = alert_store.write_batch(conn, batch, bucket)
+            outcome = self._write(conn, batch)
         result.accepted += outcome.accepted
         result.duplicates += outcome.duplicates
         for listener in self.on_batch:
             listener(batch)
+
+
+    def _write(self, conn: Connection, batch: list[Alert]) -> alert_store.WriteOutcome:
+        outcome = alert_store.write_batch(conn, batch, self.settings.dedup_bucket_seconds)
+        if self.campaigns is not None and self.campaigns.campaigns:
+            record_campaigns(conn, self.campaigns.campaigns)
+        return outcome
 
 
 def incident_as_alert(report_record: IncidentReport, report: RawReport) -> Alert:

@@ -16,6 +16,7 @@ from cases.services.timeline import TimelineService
 from cases.services.triage import TriageService
 from cases.store import Store, open_store
 from pukara.core.config import Settings, load_settings
+from pukara.enrichment_wiring import LiveEnrichment
 from pukara.pipeline import Pipeline
 
 
@@ -50,7 +51,9 @@ def build_services(settings: Settings | None = None) -> Services:
     settings = settings or load_settings()
     store = open_store(settings)
     identity = Identity(store, pepper=settings.token_pepper.get_secret_value())
-    pipeline = Pipeline(store=store, settings=settings)
+    enrichment = LiveEnrichment(identity, settings)
+    pipeline = Pipeline(store=store, settings=settings, enrichers=[enrichment],
+                        campaigns=enrichment)
     cases = CaseService(store)
     return Services(settings=settings, store=store, identity=identity,
                     alerts=AlertService(store), pipeline=pipeline,

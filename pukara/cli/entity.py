@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
+from cases.services.entity_file import entity_from_dict, load_entities_file
 from pukara.cli.common import add_json, cell, services
 from pukara.cli.output import emit_json, info, table
-from pukara.core.errors import InvalidInput
-from pukara.core.schema import Contact, Entity
+from pukara.core.schema import Contact
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -57,18 +53,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     revoke.set_defaults(handler=run_revoke)
 
 
-def _entity(data: dict[str, Any], where: str) -> Entity:
-    try:
-        return Entity.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        location = ".".join(str(p) for p in first["loc"])
-        raise InvalidInput(f"{where}: {location}: {first['msg']}", field=location) from None
-
-
 def run_add(args: argparse.Namespace) -> int:
     """Register one entity from flags."""
-    entity = _entity({
+    entity = entity_from_dict({
         "id": args.id, "name": args.name, "sector": args.sector,
         "criticality": args.criticality, "language": args.language,
         "cidrs": args.cidr, "asns": args.asn, "domains": args.domain,
@@ -106,19 +93,6 @@ def run_show(args: argparse.Namespace) -> int:
     table(f"Entity {entity.id}", ("field", "value"),
           [(k, cell(v)) for k, v in entity.model_dump(mode="json").items()])
     return 0
-
-
-def load_entities_file(path: Path) -> list[Entity]:
-    """Entities from a YAML file: a list, or a mapping with an ``entities`` list."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise InvalidInput(f"{path}: cannot read entities: {exc}") from None
-    if isinstance(data, dict):
-        data = data.get("entities")
-    if not isinstance(data, list):
-        raise InvalidInput(f"{path}: expected a list of entities (or 'entities:' list)")
-    return [_entity(item, f"{path} entry {n}") for n, item in enumerate(data, 1)]
 
 
 def run_import(args: argparse.Namespace) -> int:

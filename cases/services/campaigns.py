@@ -1,0 +1,81 @@
+"""National campaign alerts: one alert per correlation campaign, kept up to date.
+
+The correlation enricher reports campaigns created or joined by new entities; each becomes
+(or updates) one alert with ``source = "correlation"`` whose fingerprint is derived from the
+campaign key, so it is never duplicated. The alert belongs to no entity (it is the center's)
+and lists the entity ids in ``extra``; entity principals never see it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from sqlalchemy import Connection, insert, select, update
+
+from cases.store.tables import alerts
+from enrichment.correlation import Campaign
+from pukara.core.errors import InvalidInput
+from pukara.core.observables import ObservableType
+from pukara.core.schema import Alert, Observable, utcnow
+from pukara.core.taxonomy import TLP, Severity
+
+SOURCE = "correlation"
+
+
+def campaign_fingerprint(campaign: Campaign) -> str:
+    """The alert fingerprint of a campaign: stable over its whole life."""
+    return hashlib.sha256(f"campaign\x1f{campaign.key}".encode()).hexdigest()
+
+
+def campaign_alert(campaign: Campaign) -> Alert:
+    """The alert that stands for ``campaign``."""
+    kind, _, value = campaign.observable.removeprefix("indicator:").partition(":")
+    observables = []
+    try:
+        observables.append(Observable(type=ObservableType(kind), value=value))
+    except (ValueError, InvalidInput):
+        observables = []
+    count = len(campaign.entity_ids)
+    return Alert(
+        source=SOURCE,
+        source_ref=campaign.key,
+        title=f"National campaign: {campaign.observable} seen at {count} entities",
+        severity=Severity.HIGH if count < 10 else Severity.CRITICAL,
+        tlp=TLP.AMBER,
+        observed_at=campaign.first_seen,
+        received_at=utcnow(),
+        signature="cross-entity correlation",
+        signature_id=campaign.key,
+        observables=observables,
+        extra={"campaign": campaign.as_dict(), "entities": count},
+        exercise_id=campaign.exercise_id or None,
+    )
+
+
+def record_campaigns(conn: Connection, campaigns: Iterable[Campaign]) -> int:
+    """Create or refresh the campaign alerts inside ``conn``; returns how many."""
+    done = 0
+    for campaign in campaigns:
+        alert = campaign_alert(campaign)
+        fingerprint = campaign_fingerprint(campaign)
+        existing = conn.execute(
+            select(alerts.c.id).where(alerts.c.fingerprint == fingerprint)
+        ).scalar()
+        values = {
+            "title": alert.title, "severity": alert.severity.value,
+            "last_seen": campaign.last_seen, "count": len(campaign.entity_ids),
+            "doc": alert.model_dump_json(exclude={"raw", "attachments"}),
+        }
+        if existing is None:
+            conn.execute(insert(alerts).values(
+                fingerprint=fingerprint, source=SOURCE, source_ref=campaign.key,
+                entity_id=None, classification=str(alert.classification),
+                tlp=alert.tlp.value, status="new", observed_at=campaign.first_seen,
+                first_seen=campaign.first_seen, hit_count=0,
+                exercise_id=alert.exercise_id, raw=None, **values,
+            ))
+        else:
+            conn.execute(update(alerts).where(alerts.c.id == existing).values(**values))
+        done += 1
+    return done

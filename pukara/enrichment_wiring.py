@@ -1,0 +1,66 @@
+"""Enrichment as the composition root runs it: built once, refreshed when entities change.
+
+The constituency and the entities' criticality come from the registry; a long-running server
+sees an ``entity add`` made by another process at its next batch (one cheap query a batch).
+The intel index refreshes itself when the intel store changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from cases.services.identity import Identity
+from cases.store.tables import entities
+from enrichment.constituency import Constituency, ConstituencyEnricher
+from enrichment.correlation import Campaign, CorrelationEnricher
+from enrichment.pipeline import ORDER, Enricher, IntelEnricher, build_enrichers
+from pukara.core.config import Settings
+from pukara.core.schema import Alert
+
+
+class LiveEnrichment:
+    """Every enricher in the fixed order, with the constituency kept current."""
+
+    name = "enrichment"
+
+    def __init__(self, identity: Identity, settings: Settings,
+                 extra: list[Enricher] | None = None) -> None:
+        self.identity = identity
+        self._version: tuple[Any, ...] | None = None
+        built = build_enrichers(identity.store.engine, identity.entities(), settings)
+        built.extend(extra or [])
+        self.enrichers = sorted(built, key=lambda e: ORDER.index(e.name))
+        self._version = self._entities_version()
+
+    @property
+    def campaigns(self) -> list[Campaign]:
+        """Campaigns created or joined in the last batch (for the case store)."""
+        for enricher in self.enrichers:
+            if isinstance(enricher, CorrelationEnricher):
+                return enricher.campaigns
+        return []
+
+    def _entities_version(self) -> tuple[Any, ...]:
+        with self.identity.store.read() as conn:
+            row = conn.execute(select(func.count(), func.max(entities.c.updated_at))).one()
+        return tuple(row)
+
+    def _refresh(self) -> None:
+        version = self._entities_version()
+        if version == self._version:
+            return
+        constituency = Constituency(self.identity.entities())
+        for enricher in self.enrichers:
+            if isinstance(enricher, ConstituencyEnricher):
+                enricher.constituency = constituency
+            elif isinstance(enricher, IntelEnricher):
+                enricher.entities = constituency.entities
+        self._version = version
+
+    def enrich(self, alerts: list[Alert]) -> None:
+        """Run every enricher on the batch, in order."""
+        self._refresh()
+        for enricher in self.enrichers:
+            enricher.enrich(alerts)
