@@ -147,7 +147,7 @@ URLS = st.builds(
         ["example.com", "Example.COM", "10.0.0.1", "a_b.example", "xn--nxasmq6b.com", "[::1]", "h"]
     ),
     st.sampled_from(["", ":80", ":443", ":8080", ":0", ":99999", ":", ":08"]),
-    st.text("/abc?=&%#[]() é\t.", max_size=20),
+    st.text("/abc?=&%#[]() é\t.", max_size=20).map(lambda path: "/" + path) | st.just(""),
 )
 
 
