@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from cases.services.campaigns import SOURCE as CAMPAIGN_SOURCE
 from cases.services.case_models import OPEN_CASE_STATUSES, iso
 from cases.services.deadlines import CLOCKED_STAGES, deadline_status, reminder_key
 from cases.services.incident_models import incident_deadlines, submitted_stages
@@ -264,7 +265,7 @@ class PictureService:
                    "entities": len(r.entity_ids), "first_seen": iso(r.first_seen),
                    "last_seen": iso(r.last_seen)} for r in rows]
         open_alerts = conn.execute(select(func.count()).select_from(alerts).where(
-            alerts.c.source == "correlation", alerts.c.exercise_id.is_(None),
+            alerts.c.source == CAMPAIGN_SOURCE, alerts.c.exercise_id.is_(None),
             alerts.c.status.in_(("new", "acknowledged")))).scalar_one()
         return {"count": len(listed), "campaigns": listed, "open_alerts": int(open_alerts)}
 
