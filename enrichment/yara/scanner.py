@@ -152,7 +152,9 @@ def scan_path(matcher: Matcher, path: str, limits: ScanLimits) -> ScanResult:
     that same open file through ``/proc/self/fd`` instead of a copy in Python memory.
     """
     try:
-        with open(path, "rb") as handle:  # noqa: PTH123 - one open, then fstat on the handle
+        # O_NONBLOCK: a FIFO must not hang the worker before fstat can refuse it
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(descriptor, "rb") as handle:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):
                 return ScanResult(path, error="not a regular file")

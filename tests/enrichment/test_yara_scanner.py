@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,10 @@ def test_size_cap_and_unreadable_files_are_results_not_exceptions(
     assert small.scan_bytes(b"x" * 11, "p").error == "too large: 11 bytes > 10"
     missing = scanner.scan_file(tmp_path / "missing")
     assert missing.error == "unreadable: No such file or directory"
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert scanner.scan_file(fifo).error == "not a regular file"
+    assert scanner.scan_file(tmp_path).error == "unreadable: Is a directory"
 
 
 @pytest.mark.parametrize("engine", ["yara", "yara-x"])
