@@ -14,6 +14,7 @@ from sqlalchemy import Connection, func, insert, select
 from cases.services import audit
 from cases.services.alert_filter import AlertFilter
 from cases.services.autocase import attach_incident
+from cases.services.campaigns import record_campaigns
 from cases.services.evidence import EvidenceStore
 from cases.services.identity import Identity
 from cases.services.incidents import IncidentService
@@ -21,6 +22,7 @@ from cases.services.picture import PictureService, percentiles
 from cases.store.engine import Store, make_engine
 from cases.store.tables import alerts
 from cases.store.tables_cases import alert_events, reminders_sent
+from enrichment.correlation import Campaign
 from enrichment.intel.tables import campaigns
 from pukara.core.config import load_settings
 from pukara.core.schema import Entity, RawReport, utcnow
@@ -143,9 +145,17 @@ def test_time_to_close_and_campaigns(built: Services) -> None:
             {"key": "k2", "exercise_id": "ex-1", "observable_key": "ipv4:203.0.113.8",
              "entity_ids": ["minsa", "bcrp", "onpe"], "first_seen": now, "last_seen": now,
              "alert_fingerprints": [], "updated_at": now}])
+        record_campaigns(conn, [
+            Campaign(key="k1", observable="ipv4:203.0.113.7", exercise_id=None,
+                     entity_ids=["minsa", "bcrp", "onpe"], first_seen=now, last_seen=now,
+                     alert_fingerprints=[]),
+            Campaign(key="k2", observable="ipv4:203.0.113.8", exercise_id="ex-1",
+                     entity_ids=["minsa", "bcrp", "onpe"], first_seen=now, last_seen=now,
+                     alert_fingerprints=[])])
     dashboard = built.picture.dashboard()
     assert dashboard["time_to_close"]["count"] == 1
     assert dashboard["active_campaigns"]["count"] == 1
+    assert dashboard["active_campaigns"]["open_alerts"] == 1, "the exercise one is left out"
     assert dashboard["active_campaigns"]["campaigns"][0]["entities"] == 3
     assert "entity_ids" not in dashboard["active_campaigns"]["campaigns"][0]
 
