@@ -30,7 +30,7 @@ def _module_file(value: str) -> Path:
 def _parser_classes() -> list[tuple[str, str]]:
     found = []
     for path in sorted(PARSERS_DIR.glob("*.py")):
-        if path.stem in ("base", "__init__") or path.stem.startswith("_"):
+        if path.stem in ("base", "__init__"):
             continue
         module = importlib.import_module(f"collectors.parsers.{path.stem}")
         for name, cls in inspect.getmembers(module, inspect.isclass):
