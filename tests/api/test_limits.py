@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func
@@ -343,3 +344,13 @@ def test_failed_auth_throttles_the_peer_not_the_entity(pukara_home: Path) -> Non
         **bearer(tokens.a), "X-Forwarded-For": "203.0.113.9"}).status_code == 429
     assert proxy.get("/api/v1/incidents", headers={
         **bearer(tokens.a), "X-Forwarded-For": "203.0.113.10"}).status_code == 200
+
+
+def test_the_server_does_not_take_the_client_address_from_headers(live: Live) -> None:
+    response = httpx.get(f"{live.server.url}/healthz", headers={
+        "X-Forwarded-For": "203.0.113.77", "Forwarded": "for=203.0.113.78"})
+    assert response.status_code == 200
+    time.sleep(0.2)
+    log = live.server.log.read_text()
+    assert '"GET /healthz HTTP/1.1" 200' in log
+    assert "203.0.113.77" not in log and "203.0.113.78" not in log

@@ -115,10 +115,13 @@ def test_docs_and_openapi_need_a_token(client: TestClient, api_env: ApiEnv) -> N
     assert "/api/v1/incidents" in docs.text  # the spec is inlined, not fetched unauthenticated
 
 
-def test_unknown_paths_are_401_not_404_without_a_token(client: TestClient) -> None:
+def test_unknown_paths_are_401_not_404_without_a_token(client: TestClient,
+                                                        api_env: ApiEnv) -> None:
     for path in ("/admin", "/api/v1/users", "/api/v1/tokens", "/static/x.js", "/debug",
                  "/config", "/api/v1/incidents/x/attachments/y"):
         assert client.get(path).status_code == 401, path
+        with_token = client.get(path, headers=Principals.bearer(api_env.tokens.admin))
+        assert with_token.status_code == 404, path  # no debug or config route exists (K4)
 
 
 def test_the_check_flags_a_new_unauthenticated_route(api_env: ApiEnv) -> None:
