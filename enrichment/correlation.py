@@ -4,11 +4,12 @@ Every alert that has an entity contributes *sightings*: one per observable key (
 than ``context``, warninglisted values left out when an index is given) and one per
 non-suppressed indicator hit matched through a wider indicator (``indicator:cidr:…``,
 ``indicator:domain:…`` when a CIDR or a parent domain matched). Sightings are kept per
-(exercise, key, entity) in ``intel_sightings`` — so correlation works across batches and
-restarts — and mirrored in memory (this process is assumed to be the only writer;
-:meth:`CorrelationEnricher.load` re-reads them). A pair's row is written when it is new,
-when its key's campaign changed, and otherwise at most once per ``flush_every`` of alert
-time (after a restart its count and fingerprints may lag by that much).
+(exercise, key, entity) in memory and appended as snapshots to ``intel_sightings`` — so
+correlation works across batches and restarts (this process is assumed to be the only
+writer; :meth:`CorrelationEnricher.load` merges the snapshots of the last window). A pair's
+snapshot is written when it is new, when its key's campaign changed, and otherwise at most
+once per ``flush_every`` of alert time (after a restart its count and fingerprints may lag
+by that much). The log has no index, so a write is an append; :meth:`purge` drops old rows.
 
 When ``min_entities`` distinct entities saw a key within ``window`` of its latest sighting
 (alert ``observed_at`` times), a campaign record is created (``intel_campaigns``) and then
@@ -32,7 +33,8 @@ from sqlalchemy.engine import Engine
 
 from enrichment.intel import tables as t
 from enrichment.intel.matcher import IntelIndex, IntelMatcher
-from enrichment.intel.store import dialect_insert, executemany, utc
+from enrichment.intel.sql import dialect_insert, executemany
+from enrichment.intel.store import utc
 from pukara.core.schema import Alert, Hit, utcnow
 
 MAX_FINGERPRINTS = 20
@@ -142,16 +144,24 @@ class CorrelationEnricher:
             campaigns = conn.execute(sa.select(t.campaigns)).all()
         self._sightings.clear()
         for row in rows:
-            data = row._mapping
-            entities = self._sightings.setdefault((data["exercise_id"], data["observable_key"]), {})
-            entities[data["entity_id"]] = Sighting(
-                utc(data["first_seen"]) or utcnow(),
-                utc(data["last_seen"]) or utcnow(),
-                int(data["count"]),
-                list(data["fingerprints"]),
-                utc(data["last_seen"]),
-            )
+            self._merge(row._mapping)
         self._campaigns = {c.key: _campaign_of(c) for c in campaigns}
+
+    def _merge(self, data: Any) -> None:
+        """Fold one stored snapshot into memory (several per pair may exist)."""
+        entities = self._sightings.setdefault((data["exercise_id"], data["observable_key"]), {})
+        first, last = utc(data["first_seen"]) or utcnow(), utc(data["last_seen"]) or utcnow()
+        known = entities.get(data["entity_id"])
+        if known is None:
+            entities[data["entity_id"]] = Sighting(
+                first, last, int(data["count"]), list(data["fingerprints"]), last
+            )
+            return
+        known.first_seen, known.last_seen = min(known.first_seen, first), max(known.last_seen, last)
+        known.count = max(known.count, int(data["count"]))
+        merged = dict.fromkeys([*known.fingerprints, *data["fingerprints"]])
+        known.fingerprints = list(merged)[-MAX_FINGERPRINTS:]
+        known.saved_last_seen = known.last_seen
 
     def enrich(self, alerts: list[Alert]) -> None:
         """Record the batch's sightings, create or update campaigns, mark the alerts."""
@@ -168,12 +178,13 @@ class CorrelationEnricher:
                     dirty.add((exercise, key, alert.entity_id))
                 touched.setdefault((exercise, key), []).append(alert)
         changed = [c for c in (self._evaluate(k) for k in touched) if c is not None]
-        for campaign in changed:  # a campaign's sightings are always written in full
+        for campaign in changed:  # a campaign's unsaved sightings are written now
             exercise = campaign.exercise_id or ""
+            pairs = self._sightings.get((exercise, campaign.observable), {})
             dirty.update(
                 (exercise, campaign.observable, e)
                 for e in campaign.entity_ids
-                if e in self._sightings.get((exercise, campaign.observable), {})
+                if e in pairs and pairs[e].saved_last_seen != pairs[e].last_seen
             )
         self._save_sightings(dirty)
         self._save_campaigns(changed)
@@ -268,15 +279,8 @@ class CorrelationEnricher:
                     "fingerprints": s.fingerprints,
                 }
             )
-        stmt = dialect_insert(self.engine, t.sightings)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["exercise_id", "observable_key", "entity_id"],
-            set_={
-                n: stmt.excluded[n] for n in ("first_seen", "last_seen", "count", "fingerprints")
-            },
-        )
         with self.engine.begin() as conn:
-            executemany(conn, stmt, rows)
+            executemany(conn, t.sightings.insert(), rows)
 
     def _save_campaigns(self, changed: list[Campaign]) -> None:
         if not changed:

@@ -15,16 +15,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
-from enrichment.intel import misp_events, stix_indicators
+from collectors.parsers.stix import StixBundleParser
+from enrichment.intel import misp_events
 from enrichment.intel.store import IntelStore, indicator_row
 from enrichment.intel.warninglists import read_warninglist
 from pukara.core.errors import InvalidInput, ParseError
 from pukara.core.observables import guess_type, normalize, refang
-from pukara.core.schema import Indicator, ParseFailure, utcnow
+from pukara.core.schema import Indicator, ParseFailure, RawReport, utcnow
 
 MAX_REPORTED_FAILURES = 1000
 Item = dict[str, Any] | ParseFailure
@@ -163,16 +164,27 @@ def _feed_rows(
 
 # -- STIX ---------------------------------------------------------------------------------
 def load_stix_bundle(store: IntelStore, path: Path, *, source: str | None = None) -> LoadReport:
-    """Load the ``indicator`` objects with simple patterns of a STIX 2.1 bundle."""
+    """Load the ``indicator`` objects with simple patterns of a STIX 2.1 bundle.
+
+    Parsing is the collectors' ``StixBundleParser``; its sightings and observed-data
+    (alerts) are counted as skipped here.
+    """
     name = source or f"stix:{path.name}"
     report = LoadReport(source=name, kind="stix", location=str(path))
     now = utcnow()
 
-    def items() -> Iterator[Item]:
-        for item in stix_indicators.bundle_indicators(path, name, report.skipped):
-            yield item if isinstance(item, ParseFailure) else indicator_row(item, now)
+    def items(stream: BinaryIO) -> Iterator[Item]:
+        raw = RawReport(stream=stream, source=name, filename=str(path))
+        for record in StixBundleParser().parse(raw):
+            if isinstance(record, Indicator):
+                yield indicator_row(record, now)
+            elif isinstance(record, ParseFailure):
+                yield record
+            else:
+                report.skipped[f"{type(record).__name__.lower()} (not intel)"] += 1
 
-    _drain(store, items(), report)
+    with path.open("rb") as stream:
+        _drain(store, items(stream), report)
     store.record_source(
         name, "stix", location=str(path), loaded=report.loaded, rejected=report.rejected
     )

@@ -136,8 +136,9 @@ def event_rows(
         event = _through_pymisp(event)
     header = header_of(event)
     where = f"{options.where or options.source} event {header.uuid}"
+    base = _event_base(header, options)
     for position, attribute in enumerate(_attributes(event), start=1):
-        yield from _attribute_rows(attribute, header, options, skipped, (where, position))
+        yield from _attribute_rows(attribute, header, options, skipped, (where, position, base))
 
 
 def _attributes(event: Mapping[str, Any]) -> Iterator[Any]:
@@ -152,7 +153,7 @@ def _attribute_rows(
     header: EventHeader,
     options: RowOptions,
     skipped: Counter[str],
-    at: tuple[str, int],
+    at: tuple[str, int, dict[str, Any]],
 ) -> Iterator[dict[str, Any] | ParseFailure]:
     if not isinstance(attribute, dict):
         yield ParseFailure(
@@ -182,8 +183,9 @@ def _attribute_rows(
         skipped[f"type {misp_type}"] += 1
         return
     own_tags = _tag_names(attribute.get("Tag"))
-    tags = list(header.tags + own_tags) if own_tags else list(header.tags)
-    tlp = _tlp_of(own_tags, header.tlp) if own_tags else header.tlp
+    base = at[2]
+    if own_tags:
+        base = {**base, "tags": [*header.tags, *own_tags], "tlp": _tlp_of(own_tags, header.tlp)}
     for kind, raw in parts:
         try:
             normal = fast_normalize(kind, raw)
@@ -193,21 +195,28 @@ def _attribute_rows(
             )
             continue
         yield {
+            **base,
             "type": kind.value,
             "value": normal,
-            "source": options.source,
-            "event_uuid": header.uuid,
-            "event_info": header.info,
-            "threat_level": header.threat_level,
-            "org": header.org,
-            "tags": tags,
-            "tlp": tlp,
             "to_ids": attribute.get("to_ids") in _TRUE,
             "first_seen": _when(attribute.get("first_seen")),
             "last_seen": _when(attribute.get("last_seen")),
-            "expires_at": None,
-            "updated_at": options.now,
         }
+
+
+def _event_base(header: EventHeader, options: RowOptions) -> dict[str, Any]:
+    """The columns every row of one event shares."""
+    return {
+        "source": options.source,
+        "event_uuid": header.uuid,
+        "event_info": header.info,
+        "threat_level": header.threat_level,
+        "org": header.org,
+        "tags": list(header.tags),
+        "tlp": header.tlp,
+        "expires_at": None,
+        "updated_at": options.now,
+    }
 
 
 def _when(value: Any) -> datetime | None:

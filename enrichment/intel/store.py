@@ -13,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from enrichment.intel import tables as t
+from enrichment.intel.sql import COLUMNS, dialect_insert, sqlite_cache, sqlite_row
 from enrichment.intel.warninglists import Warninglist
 from pukara.core.errors import StoreError
 from pukara.core.observables import ObservableType
@@ -37,22 +36,6 @@ DEFAULT_DECAY: Mapping[ObservableType, timedelta] = {
     ObservableType.HOSTNAME: 365 * DAY,
 }
 UNIQUE = ("source", "type", "value", "event_uuid")
-_COLUMNS = (
-    "type",
-    "value",
-    "source",
-    "event_uuid",
-    "event_info",
-    "threat_level",
-    "org",
-    "tags",
-    "tlp",
-    "to_ids",
-    "first_seen",
-    "last_seen",
-    "expires_at",
-    "updated_at",
-)
 _UPDATED = (
     "event_info",
     "threat_level",
@@ -97,74 +80,6 @@ def utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
-
-
-@lru_cache(maxsize=4096)
-def _sqlite_time(value: datetime) -> str:
-    """A datetime as SQLAlchemy's SQLite DateTime stores it (UTC, no offset)."""
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _time(value: datetime | None) -> str | None:
-    return None if value is None else _sqlite_time(value)
-
-
-def _sqlite_row(row: dict[str, Any]) -> tuple[Any, ...]:
-    """A row as the SQLite driver takes it, in _COLUMNS order."""
-    return (
-        row["type"],
-        row["value"],
-        row["source"],
-        row["event_uuid"],
-        row["event_info"],
-        row["threat_level"],
-        row["org"],
-        orjson.dumps(row["tags"]).decode(),
-        row["tlp"],
-        1 if row["to_ids"] else 0,
-        _time(row["first_seen"]),
-        _time(row["last_seen"]),
-        _time(row["expires_at"]),
-        _time(row["updated_at"]),
-    )
-
-
-def _sqlite_value(value: Any) -> Any:
-    if value is None or type(value) is str:
-        return value
-    if isinstance(value, datetime):
-        return _sqlite_time(value)
-    if isinstance(value, (list, dict)):
-        return orjson.dumps(value).decode()
-    if isinstance(value, bool):
-        return int(value)
-    return value
-
-
-def executemany(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> None:
-    """``conn.execute(stmt, rows)``; on SQLite straight to the driver, values pre-converted
-    (datetimes as SQLAlchemy stores them, JSON as text), without per-row bind processing."""
-    if not rows:
-        return
-    if conn.dialect.name != "sqlite":
-        conn.execute(stmt, rows)
-        return
-    names = list(rows[0])
-    compiled = stmt.compile(dialect=conn.dialect, column_keys=names)
-    order = list(compiled.positiontup or ())
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    cursor.executemany(str(compiled), [tuple(_sqlite_value(r[n]) for n in order) for r in rows])
-
-
-def dialect_insert(engine: Engine, table: sa.Table) -> Any:
-    """The dialect's INSERT (it has ``on_conflict_do_update``): PostgreSQL or SQLite."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    if engine.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 def indicator_row(indicator: Indicator, now: datetime | None = None) -> dict[str, Any]:
@@ -225,7 +140,7 @@ class IntelStore:
         """Insert or update prepared rows (see :func:`indicator_row`) in batches."""
         written = 0
         batch: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-        with self.engine.begin() as conn:
+        with self.engine.begin() as conn, sqlite_cache(conn):
             write = self._writer(conn)
             for row in rows:
                 batch[(row["source"], row["type"], row["value"], row["event_uuid"])] = row
@@ -251,14 +166,14 @@ class IntelStore:
                 conn.execute(stmt, rows)
 
             return execute
-        compiled = stmt.compile(dialect=self.engine.dialect, column_keys=list(_COLUMNS))
-        if tuple(compiled.positiontup or ()) != _COLUMNS:
+        compiled = stmt.compile(dialect=self.engine.dialect, column_keys=list(COLUMNS))
+        if tuple(compiled.positiontup or ()) != COLUMNS:
             raise StoreError(f"unexpected upsert parameter order {compiled.positiontup}")
         sql = str(compiled)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
         def write(rows: list[dict[str, Any]]) -> None:
-            cursor.executemany(sql, [_sqlite_row(row) for row in rows])
+            cursor.executemany(sql, [sqlite_row(row) for row in rows])
 
         return write
 

@@ -66,7 +66,9 @@ state = sa.Table(
     sa.Column("value", sa.BigInteger, nullable=False),
 )
 
-#: who saw what when: one row per (exercise, observable key, entity)
+#: who saw what when: an append-only log of (exercise, observable key, entity) snapshots.
+#: No index, so a write is an append; the correlation enricher merges the rows of the last
+#: window at start-up and ``purge`` drops old ones.
 sightings = sa.Table(
     "intel_sightings",
     metadata,
@@ -77,8 +79,6 @@ sightings = sa.Table(
     sa.Column("last_seen", TZ, nullable=False),
     sa.Column("count", sa.Integer, nullable=False, server_default="1"),
     sa.Column("fingerprints", sa.JSON, nullable=False),
-    sa.PrimaryKeyConstraint("exercise_id", "observable_key", "entity_id"),
-    sqlite_with_rowid=False,  # rows live in the primary-key tree: one B-tree write per row
 )
 
 campaigns = sa.Table(

@@ -28,7 +28,7 @@ def test_load_stats_match(pukara_home: Path, shared_data: Path,
     assert [f["kind"] for f in loaded["files"]] == ["misp-event", "stix", "warninglist"]
     assert loaded["errors"][0] == {
         "source": str(shared_data / "stix/apt1.json"), "line": 21,
-        "error": "comparison x509-certificate:issuer = is not a supported simple comparison"}
+        "error": "pattern not a simple comparison"}
 
     code, out, _ = run(capsys, "intel", "stats", "--json")
     stats = json.loads(out)
