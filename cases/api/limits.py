@@ -203,17 +203,21 @@ class SafeJSONRequest(Request):
 
 
 class SafeJSONRoute(APIRoute):
-    """A route that reads JSON bodies safely and refuses other media types with 415 (A10)."""
+    """A route that reads JSON bodies safely; a body of another media type than the route
+    takes (JSON or multipart) is refused with 415 (A10)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         original = super().get_route_handler()
-        json_body = self.body_field is not None and not any(
-            getattr(p.field_info, "media_type", "").startswith("multipart")
-            for p in self.dependant.body_params)
+        multipart = any(getattr(p.field_info, "media_type", "").startswith("multipart")
+                        for p in self.dependant.body_params)
+        json_body = self.body_field is not None and not multipart
 
         async def handler(request: Request) -> Response:
-            if json_body and not is_json_media(request.headers.get("content-type")):
+            content_type = request.headers.get("content-type")
+            if json_body and not is_json_media(content_type):
                 raise Problem(415, "the body must be application/json")
+            if multipart and media_type(content_type) != "multipart/form-data":
+                raise Problem(415, "the body must be multipart/form-data")
             return await original(SafeJSONRequest(request.scope, request.receive))
 
         return handler

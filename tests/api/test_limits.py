@@ -354,3 +354,21 @@ def test_the_server_does_not_take_the_client_address_from_headers(live: Live) ->
     log = live.server.log.read_text()
     assert '"GET /healthz HTTP/1.1" 200' in log
     assert "203.0.113.77" not in log and "203.0.113.78" not in log
+
+
+@pytest.mark.parametrize("content_type, body, status", [
+    ("multipart/form-data", b"--x\r\n", 400),
+    ("multipart/form-data; boundary=" + "a" * 70_000, b"--x", 400),
+    ("multipart/form-data; boundary=xyz", b"A" * 5_000_000 + b"\r\n--xyz--\r\n", 400),
+    ("application/json", b"{}", 415),
+    ("text/plain", b"file=x", 415),
+], ids=["no-boundary", "huge-boundary", "huge-preamble", "json", "text"])
+def test_pathological_multipart_is_refused_fast(client: TestClient, api_env: ApiEnv,
+                                               content_type: str, body: bytes,
+                                               status: int) -> None:
+    incident_id = _incident(client, api_env.tokens.a)
+    response = client.post(f"/api/v1/incidents/{incident_id}/evidence", content=body,
+                           headers={**bearer(api_env.tokens.a), "Content-Type": content_type})
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert _count(api_env, evidence) == 0
