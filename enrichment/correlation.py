@@ -126,7 +126,7 @@ class CorrelationEnricher:
         self.flush_every = flush_every
         self.campaigns: list[Campaign] = []
         self._sightings: dict[tuple[str, str], dict[str, Sighting]] = {}
-        self._campaigns: dict[str, Campaign] = {}
+        self._campaigns: dict[tuple[str, str], Campaign] = {}
         self.load()
 
     def load(self) -> None:
@@ -145,7 +145,9 @@ class CorrelationEnricher:
         self._sightings.clear()
         for row in rows:
             self._merge(row._mapping)
-        self._campaigns = {c.key: _campaign_of(c) for c in campaigns}
+        self._campaigns = {
+            (c.exercise_id or "", c.observable_key): _campaign_of(c) for c in campaigns
+        }
 
     def _merge(self, data: Any) -> None:
         """Fold one stored snapshot into memory (several per pair may exist)."""
@@ -215,17 +217,16 @@ class CorrelationEnricher:
 
     def _evaluate(self, key: tuple[str, str]) -> Campaign | None:
         entities = self._sightings[key]
-        ckey = campaign_key(*key)
-        if len(entities) < self.min_entities and ckey not in self._campaigns:
+        campaign = self._campaigns.get(key)
+        if campaign is None and len(entities) < self.min_entities:
             return None
         newest = max(s.last_seen for s in entities.values())
         recent = {e: s for e, s in entities.items() if s.last_seen >= newest - self.window}
-        campaign = self._campaigns.get(ckey)
         if campaign is None and len(recent) < self.min_entities:
             return None
         if campaign is None:
-            campaign = self._campaigns[ckey] = Campaign(
-                key=ckey,
+            campaign = self._campaigns[key] = Campaign(
+                key=campaign_key(*key),
                 observable=key[1],
                 exercise_id=key[0] or None,
                 entity_ids=[],
@@ -248,7 +249,7 @@ class CorrelationEnricher:
 
     def _mark(self, touched: dict[tuple[str, str], list[Alert]]) -> None:
         for key, batch_alerts in touched.items():
-            campaign = self._campaigns.get(campaign_key(*key))
+            campaign = self._campaigns.get(key)
             if campaign is None:
                 continue
             hit = Hit(

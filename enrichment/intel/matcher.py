@@ -33,6 +33,7 @@ from pukara.core.schema import Hit
 
 _PSL = PublicSuffixList()
 _NAMES = frozenset({T.DOMAIN, T.HOSTNAME})
+_NOT_LISTED: list[str] = []  # shared empty answer; callers never mutate it
 _IPS = frozenset({T.IPV4, T.IPV6, T.CIDR})
 
 
@@ -168,6 +169,8 @@ class IntelIndex:
 
     def warninglisted(self, kind: T | str, value: str) -> list[str]:
         """Names of the warninglists a value is on (cached)."""
+        if kind not in self._warn.kinds:
+            return _NOT_LISTED
         key = (kind, value)  # a T is a str: T.IPV4 and "ipv4" are the same key
         names = self._warned.get(key)
         if names is None:

@@ -150,6 +150,8 @@ class WarninglistIndex:
             t: _TypedLists() for t in ObservableType
         }
         self.names: list[str] = []
+        #: the observable types at least one list applies to
+        self.kinds: set[ObservableType] = set()
         for warninglist in warninglists:
             self.add(warninglist)
 
@@ -157,6 +159,7 @@ class WarninglistIndex:
         """Compile one list in."""
         self.names.append(warninglist.name)
         applies = warninglist.applies_to()
+        self.kinds |= applies
         if warninglist.type == "cidr":
             self._cidr_types[warninglist.name] = applies
             for entry in warninglist.entries:
