@@ -12,7 +12,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from cases.api.idempotency import FaultHooks
-from cases.store.tables import alerts, idempotency_keys, incident_updates, incidents
+from cases.store.tables import (
+    alerts,
+    audit_log,
+    idempotency_keys,
+    incident_updates,
+    incidents,
+)
 from pukara.server import build_app
 from tests.api.conftest import ENTITY_A, ENTITY_B, PEPPER, ApiEnv, Principals, incident_body
 from tests.api.live import LiveServer
@@ -202,3 +208,16 @@ def test_a_server_that_dies_mid_request_then_a_retry_leaves_exactly_one(
     assert replayed == ([True] * 3 if point == "after_commit_before_response"
                         else [False, True, True])
     assert _count(api_env, incidents) == 1
+
+
+def test_a_replay_writes_no_second_audit_entry(client: TestClient, api_env: ApiEnv) -> None:
+    headers = _keyed(api_env.tokens.a, "audit-1")
+    first = client.post("/api/v1/incidents", json=incident_body(), headers=headers)
+    for _ in range(3):
+        client.post("/api/v1/incidents", json=incident_body(), headers=headers)
+    with api_env.store.read() as conn:
+        entries = conn.execute(select(audit_log.c.actor, audit_log.c.entity_id,
+                                      audit_log.c.object_id, audit_log.c.request_id)
+                               .where(audit_log.c.action == "incident.submit")).all()
+    assert [tuple(e) for e in entries] == [(f"entity:{ENTITY_A}", ENTITY_A, first.json()["id"],
+                                           first.headers["x-request-id"])]
