@@ -148,6 +148,16 @@ def _attributes(event: Mapping[str, Any]) -> Iterator[Any]:
             yield from obj.get("Attribute") or ()
 
 
+def _skip_reason(attribute: Any, options: RowOptions) -> str | None:
+    """Why an attribute is skipped (not an error), or None to load it."""
+    if isinstance(attribute, dict):
+        if attribute.get("deleted") in _TRUE:
+            return "deleted"
+        if not options.include_non_ids and attribute.get("to_ids") not in _TRUE:
+            return "not to_ids"
+    return None
+
+
 def _attribute_rows(
     attribute: Any,
     header: EventHeader,
@@ -155,28 +165,15 @@ def _attribute_rows(
     skipped: Counter[str],
     at: tuple[str, int, dict[str, Any]],
 ) -> Iterator[dict[str, Any] | ParseFailure]:
-    if not isinstance(attribute, dict):
-        yield ParseFailure(
-            source=at[0],
-            record=at[1],
-            raw=str(attribute)[:200],
-            reason="an attribute must be an object",
-        )
+    skip = _skip_reason(attribute, options)
+    if skip is not None:
+        skipped[skip] += 1
         return
-    if attribute.get("deleted") in _TRUE:
-        skipped["deleted"] += 1
-        return
-    if not options.include_non_ids and attribute.get("to_ids") not in _TRUE:
-        skipped["not to_ids"] += 1
-        return
-    misp_type, value = attribute.get("type"), attribute.get("value")
+    misp_type = attribute.get("type") if isinstance(attribute, dict) else None
+    value = attribute.get("value") if isinstance(attribute, dict) else None
     if not isinstance(misp_type, str) or not isinstance(value, str):
-        yield ParseFailure(
-            source=at[0],
-            record=at[1],
-            raw=str(attribute)[:200],
-            reason="attribute has no string 'type' and 'value'",
-        )
+        reason = "attribute has no string 'type' and 'value'"
+        yield ParseFailure(source=at[0], record=at[1], raw=str(attribute)[:200], reason=reason)
         return
     parts = split_attribute(misp_type, value)
     if parts is None:
@@ -190,9 +187,8 @@ def _attribute_rows(
         try:
             normal = fast_normalize(kind, raw)
         except InvalidInput as exc:
-            yield ParseFailure(
-                source=at[0], record=at[1], raw=f"{misp_type}: {value}", reason=exc.message
-            )
+            where = f"{misp_type}: {value}"
+            yield ParseFailure(source=at[0], record=at[1], raw=where, reason=exc.message)
             continue
         yield {
             **base,

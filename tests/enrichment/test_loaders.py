@@ -141,7 +141,8 @@ def test_fast_path_equals_pymisp_path(shared_data: Path, name: str) -> None:
 
 
 def test_malformed_event_file_is_a_located_error(store: IntelStore, shared_data: Path) -> None:
-    path = shared_data / "misp/malformed/eset__pypi_backdoor__malicious_pypi_packages.misp-event.json"
+    path = (shared_data / "misp/malformed"
+            / "eset__pypi_backdoor__malicious_pypi_packages.misp-event.json")
     with pytest.raises(ParseError, match="trailing comma is not allowed: line 37373"):
         loaders.load_path(store, path)
 
@@ -171,7 +172,8 @@ def test_stix_bundles(store: IntelStore, shared_data: Path) -> None:
     assert url.loaded == 1
     assert _rows(store, "stix:indicator-for-malicious-url.json") == {
         ("url", "http://x4z9arb.cn/4712/", "indicator--d81f86b9-975b-4c0b-875e-810c5ad45a4f")}
-    mail = loaders.load_path(store, shared_data / "stix/malicious-email-indicator-with-attachment.json")
+    mail_path = shared_data / "stix/malicious-email-indicator-with-attachment.json"
+    mail = loaders.load_path(store, mail_path)
     assert (mail.loaded, mail.rejected) == (0, 2)
     assert "email-message:subject MATCHES" in mail.failures[0].raw
     sighting = loaders.load_path(store, shared_data / "stix/sighting-of-an-indicator.json")
@@ -206,5 +208,29 @@ def test_unknown_paths_are_refused(store: IntelStore, tmp_path: Path) -> None:
     with pytest.raises(ParseError, match="no such file"):
         loaders.load_path(store, tmp_path / "missing.json")
     (tmp_path / "folder").mkdir()
-    with pytest.raises(ParseError, match="no manifest.json"):
+    with pytest.raises(ParseError, match=r"no manifest\.json"):
         loaders.load_path(store, tmp_path / "folder")
+
+
+def test_broken_attributes_are_located_failures() -> None:
+    event = {  # constructed: one good attribute among broken ones
+        "uuid": "00000000-0000-4000-8000-000000000001", "info": "constructed",
+        "Attribute": [
+            "not an object",
+            {"type": "ip-dst", "to_ids": True},
+            {"type": "ip-dst", "value": "300.1.1.1", "to_ids": True},
+            {"type": "ip-dst", "value": "198.51.100.7", "to_ids": "1"},
+            {"type": "ip-dst", "value": "198.51.100.8", "to_ids": True, "deleted": True},
+        ],
+    }
+    skipped: Counter[str] = Counter()
+    options = misp_events.RowOptions("s", "constructed.json", utcnow(), False)
+    items = list(misp_events.event_rows(event, options, skipped))
+    failures = [(i.record, i.reason) for i in items if not isinstance(i, dict)]
+    assert failures == [
+        (1, "attribute has no string 'type' and 'value'"),
+        (2, "attribute has no string 'type' and 'value'"),
+        (3, "invalid ipv4 '300.1.1.1': not an IP address"),
+    ]
+    assert [i["value"] for i in items if isinstance(i, dict)] == ["198.51.100.7"]
+    assert skipped == Counter({"deleted": 1})

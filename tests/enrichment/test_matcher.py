@@ -120,7 +120,8 @@ def test_matcher_rebuilds_when_the_store_changes(store: IntelStore, shared_data:
 def test_decayed_and_expired_indicators_do_not_match(store: IntelStore) -> None:
     now = utcnow()
     store.upsert([
-        Indicator(type=T.IPV4, value="198.51.100.7", source="c", last_seen=now - timedelta(days=91)),
+        Indicator(type=T.IPV4, value="198.51.100.7", source="c",
+                  last_seen=now - timedelta(days=91)),
         Indicator(type=T.SHA1, value="a" * 40, source="c", expires_at=now - timedelta(seconds=1)),
         Indicator(type=T.SHA1, value="b" * 40, source="c", last_seen=now - timedelta(days=900)),
     ])
