@@ -65,8 +65,8 @@ class CampaignSource(Protocol):
 class IndicatorSink(Protocol):
     """Where indicators go (the intel store)."""
 
-    def add_indicators(self, indicators: Iterable[Indicator]) -> int:
-        """Store indicators; returns how many were new or changed."""
+    def upsert(self, indicators: Iterable[Indicator]) -> int:
+        """Store indicators; returns how many were written."""
         ...
 
 
@@ -81,6 +81,7 @@ class Pipeline:
     indicators: IndicatorSink | None = None
     on_batch: list[Callable[[list[Alert]], None]] = field(default_factory=list)
     campaigns: CampaignSource | None = None
+    _indicators: list[Indicator] = field(default_factory=list, init=False, repr=False)
 
     def records(self, report: RawReport) -> Iterator[Record]:
         """Parse ``report`` with its named format, or the format its content shows."""
@@ -107,6 +108,7 @@ class Pipeline:
                     progress(len(batch))
                 batch = []
         self._flush(batch, result, conn=None)
+        self._flush_indicators(result)
         if progress and batch:
             progress(len(batch))
         return result
@@ -129,7 +131,14 @@ class Pipeline:
                 self._flush(batch, result, conn=conn)
                 batch = []
         self._flush(batch, result, conn=conn)
+        self._flush_indicators(result)
         return result
+
+    def _flush_indicators(self, result: IngestResult) -> None:
+        if self._indicators and self.indicators is not None:
+            self.indicators.upsert(self._indicators)
+            result.accepted += len(self._indicators)
+        self._indicators = []
 
     def _route(self, record: Record, report: RawReport, result: IngestResult,
                conn: Connection | None) -> Alert | None:
@@ -145,8 +154,9 @@ class Pipeline:
             if self.indicators is None:
                 self._reject(result, report, "indicators are not accepted here")
                 return None
-            self.indicators.add_indicators([record])
-            result.accepted += 1
+            self._indicators.append(record)
+            if len(self._indicators) >= BATCH_SIZE:
+                self._flush_indicators(result)
             return None
         return self._incident(record, report, result, conn)
 

@@ -7,14 +7,18 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from cases.services.alerts import AlertService
+from cases.services.autocase import CaseOpeningIncidents
 from cases.services.case_merge import CaseMergeService
 from cases.services.cases import CaseService
+from cases.services.evidence import EvidenceStore
 from cases.services.identity import Identity
+from cases.services.incidents import IncidentService
 from cases.services.picture import PictureService
 from cases.services.tasks import TaskService
 from cases.services.timeline import TimelineService
 from cases.services.triage import TriageService
 from cases.store import Store, open_store
+from enrichment.intel.store import IntelStore
 from pukara.core.config import Settings, load_settings
 from pukara.enrichment_wiring import LiveEnrichment
 from pukara.pipeline import Pipeline
@@ -40,6 +44,9 @@ class Services:
     tasks: TaskService
     timeline: TimelineService
     picture: PictureService
+    evidence: EvidenceStore
+    incidents: IncidentService
+    intake: CaseOpeningIncidents
 
     def close(self) -> None:
         """Release the store (records a clean stop)."""
@@ -51,15 +58,23 @@ def build_services(settings: Settings | None = None) -> Services:
     settings = settings or load_settings()
     store = open_store(settings)
     identity = Identity(store, pepper=settings.token_pepper.get_secret_value())
+    evidence = EvidenceStore(settings.evidence_dir)
+    evidence.sweep()
+    with store.write() as conn:
+        evidence.remove_orphans(conn)
+    incidents = IncidentService(store, settings, evidence)
+    intake = CaseOpeningIncidents(incidents)
     enrichment = LiveEnrichment(identity, settings)
     pipeline = Pipeline(store=store, settings=settings, enrichers=[enrichment],
-                        campaigns=enrichment)
+                        campaigns=enrichment, incidents=intake,
+                        indicators=IntelStore(store.engine))
     cases = CaseService(store)
     return Services(settings=settings, store=store, identity=identity,
                     alerts=AlertService(store), pipeline=pipeline,
                     triage=TriageService(store), cases=cases,
                     case_merge=CaseMergeService(store, cases), tasks=TaskService(store),
-                    timeline=TimelineService(store), picture=PictureService(store, settings))
+                    timeline=TimelineService(store), picture=PictureService(store, settings),
+                    evidence=evidence, incidents=incidents, intake=intake)
 
 
 __all__ = ["Services", "Store", "build_services", "open_engine", "open_store"]
