@@ -89,7 +89,7 @@ class FakeNode(BaseNode):
                         ) -> NodeApiResponse:
         if self.cluster.down:
             raise TransportConnectionError("connection refused (fake cluster is down)")
-        path = target.split("?")[0]
+        path = target.split("?", maxsplit=1)[0]
         if path.startswith("/_index_template/"):
             self.cluster.templates[path.rsplit("/", 1)[1]] = orjson.loads(body or b"{}")
             answer: dict[str, Any] = {"acknowledged": True}
