@@ -28,16 +28,26 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from enrichment.intel import tables as t
 from enrichment.intel.matcher import IntelIndex, IntelMatcher
-from enrichment.intel.sql import dialect_insert, executemany
+from enrichment.intel.sql import append, dialect_insert, sqlite_time
 from enrichment.intel.store import utc
 from pukara.core.schema import Alert, Hit, utcnow
 
 MAX_FINGERPRINTS = 20
+SIGHTING_COLUMNS = (
+    "exercise_id",
+    "observable_key",
+    "entity_id",
+    "first_seen",
+    "last_seen",
+    "count",
+    "fingerprints",
+)
 MAX_CAMPAIGN_FINGERPRINTS = 1000
 Warned = Callable[[Any, str], list[str]]
 
@@ -265,23 +275,29 @@ class CorrelationEnricher:
     def _save_sightings(self, dirty: set[tuple[str, str, str]]) -> None:
         if not dirty:
             return
-        rows = []
-        for exercise, key, entity in dirty:
-            s = self._sightings[(exercise, key)][entity]
-            s.saved_last_seen = s.last_seen
-            rows.append(
-                {
-                    "exercise_id": exercise,
-                    "observable_key": key,
-                    "entity_id": entity,
-                    "first_seen": s.first_seen,
-                    "last_seen": s.last_seen,
-                    "count": s.count,
-                    "fingerprints": s.fingerprints,
-                }
-            )
         with self.engine.begin() as conn:
-            executemany(conn, t.sightings.insert(), rows)
+            native = conn.dialect.name == "sqlite"
+            rows: list[tuple[Any, ...]] = []
+            for exercise, key, entity in dirty:
+                s = self._sightings[(exercise, key)][entity]
+                s.saved_last_seen = s.last_seen
+                if native:
+                    rows.append(
+                        (
+                            exercise,
+                            key,
+                            entity,
+                            sqlite_time(s.first_seen),
+                            sqlite_time(s.last_seen),
+                            s.count,
+                            orjson.dumps(s.fingerprints).decode(),
+                        )
+                    )
+                else:
+                    rows.append(
+                        (exercise, key, entity, s.first_seen, s.last_seen, s.count, s.fingerprints)
+                    )
+            append(conn, t.sightings, SIGHTING_COLUMNS, rows)
 
     def _save_campaigns(self, changed: list[Campaign]) -> None:
         if not changed:

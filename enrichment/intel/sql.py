@@ -59,7 +59,7 @@ def sqlite_cache(conn: Connection) -> Iterator[None]:
 
 
 @lru_cache(maxsize=4096)
-def _sqlite_time(value: datetime) -> str:
+def sqlite_time(value: datetime) -> str:
     """A datetime as SQLAlchemy's SQLite DateTime stores it (UTC, no offset)."""
     if value.tzinfo is not None:
         value = value.astimezone(UTC)
@@ -67,7 +67,7 @@ def _sqlite_time(value: datetime) -> str:
 
 
 def _time(value: datetime | None) -> str | None:
-    return None if value is None else _sqlite_time(value)
+    return None if value is None else sqlite_time(value)
 
 
 def sqlite_row(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -94,7 +94,7 @@ def _sqlite_value(value: Any) -> Any:
     if value is None or type(value) is str:
         return value
     if isinstance(value, datetime):
-        return _sqlite_time(value)
+        return sqlite_time(value)
     if isinstance(value, (list, dict)):
         return orjson.dumps(value).decode()
     if isinstance(value, bool):
@@ -115,6 +115,22 @@ def executemany(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> None
     order = list(compiled.positiontup or ())
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     cursor.executemany(str(compiled), [tuple(_sqlite_value(r[n]) for n in order) for r in rows])
+
+
+def append(
+    conn: Connection, table: sa.Table, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
+) -> None:
+    """Plain INSERT of ``rows`` (tuples in ``columns`` order). On SQLite the values must
+    already be driver values (see :func:`sqlite_time`); elsewhere they go through SQLAlchemy."""
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
+        conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" * len(columns))
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cursor.executemany(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', rows)
 
 
 def dialect_insert(engine: Engine, table: sa.Table) -> Any:
