@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from enrichment.correlation import CorrelationEnricher, campaign_key
@@ -128,3 +129,13 @@ def test_prune_and_purge_old_sightings(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         keys = conn.execute(sa.select(sightings.c.observable_key)).scalars().all()
     assert keys == ["ipv4:198.51.100.5"]
+
+
+@pytest.mark.postgres
+def test_correlation_on_postgresql(pg_engine: sa.Engine) -> None:
+    CorrelationEnricher(pg_engine).enrich([_alert("aa"), _alert("bb")])
+    restarted = CorrelationEnricher(pg_engine)
+    restarted.enrich([_alert("cc", at=T0 + timedelta(hours=1))])
+    (campaign,) = restarted.campaigns
+    assert campaign.entity_ids == ["aa", "bb", "cc"]
+    assert CorrelationEnricher(pg_engine).stored_campaigns()[0].key == campaign.key

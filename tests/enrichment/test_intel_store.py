@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from enrichment.intel.store import IntelStore
-from enrichment.intel.tables import metadata
 from pukara.core.observables import ObservableType as T
 from pukara.core.schema import Indicator, utcnow
 
@@ -104,29 +101,6 @@ def test_source_state_round_trip(store: IntelStore) -> None:
         "misp-sync", 1539269987, 71, 2)
     store.record_source("misp", "misp-sync", loaded=0)  # no timestamp: keeps the old one
     assert store.source("misp").last_timestamp == 1539269987  # type: ignore[union-attr]
-
-
-@pytest.fixture
-def pg_engine() -> Iterator[sa.Engine]:
-    """The lead's PostgreSQL (127.0.0.1:5432/test), in a throw-away schema."""
-    url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    probe = sa.create_engine(url, connect_args={"connect_timeout": 2})
-    try:
-        with probe.connect():
-            pass
-    except sa.exc.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL server answers at 127.0.0.1:5432/test: {exc.orig}")
-    schema = f"intel_test_{uuid.uuid4().hex[:8]}"
-    with probe.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine = probe.execution_options(schema_translate_map={None: schema})
-    metadata.create_all(engine)
-    try:
-        yield engine
-    finally:
-        with probe.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        probe.dispose()
 
 
 @pytest.mark.postgres
