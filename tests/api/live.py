@@ -32,8 +32,9 @@ class LiveServer:
     """``pukara serve`` for one home; start, kill -9, restart on the same port."""
 
     def __init__(self, home: Path, *, pepper: str, log: Path, extra_env: dict[str, str] | None
-                 = None, port: int | None = None) -> None:
+                 = None, port: int | None = None, args: tuple[str, ...] = ()) -> None:
         self.home = home
+        self.args = args
         self.port = port or free_port()
         self.log = log
         self.env = {**os.environ, "PUKARA_HOME": str(home), "PUKARA_TOKEN_PEPPER": pepper,
@@ -50,7 +51,8 @@ class LiveServer:
         """Start the child and wait until /healthz answers."""
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [str(PUKARA), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                [str(PUKARA), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+                 *self.args],
                 env=self.env, stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:

@@ -38,6 +38,7 @@ from tests.api.live import LiveServer
 bearer = Principals.bearer
 JSON = {"Content-Type": "application/json"}
 LIVE_CAP = 1024 * 1024
+HEAD_TIMEOUT = 1.0
 
 
 def _count(env: ApiEnv, table: Any) -> int:
@@ -140,7 +141,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     tokens = seed_principals(store)
     store.close()
     server = LiveServer(home, pepper=PEPPER, log=home.parent / "server.log",
-                        extra_env={"PUKARA_API__MAX_BODY_BYTES": str(LIVE_CAP)})
+                        extra_env={"PUKARA_API__MAX_BODY_BYTES": str(LIVE_CAP)},
+                        args=("--header-timeout", str(HEAD_TIMEOUT)))
     with server:
         yield Live(server, tokens, settings)
 
@@ -372,3 +374,30 @@ def test_pathological_multipart_is_refused_fast(client: TestClient, api_env: Api
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
     assert _count(api_env, evidence) == 0
+
+
+def _closed_after(sock: socket.socket, trickle: bytes, pause: float) -> float:
+    """Send ``trickle`` a byte at a time every ``pause`` s; seconds until the server closes."""
+    started = time.monotonic()
+    sock.settimeout(pause)
+    for byte in trickle:
+        try:
+            sock.sendall(bytes([byte]))
+            if sock.recv(4096) == b"":
+                return time.monotonic() - started
+        except TimeoutError:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            return time.monotonic() - started
+    return float("inf")
+
+
+def test_a_slow_request_head_is_cut_off(live: Live) -> None:
+    head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 200
+    with socket.create_connection(("127.0.0.1", live.server.port)) as sock:
+        assert _closed_after(sock, head, 0.2) < HEAD_TIMEOUT + 2
+    with socket.create_connection(("127.0.0.1", live.server.port)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert _read_status(sock) == 200
+        sock.recv(4096)
+        assert _closed_after(sock, head, 0.2) < HEAD_TIMEOUT + 2
