@@ -1,0 +1,158 @@
+"""The one interface every screen calls for data: :class:`CaseClient`.
+
+Screens never touch the store or HTTP; they hold a ``CaseClient`` and call it from thread
+workers. Results are plain dicts/dataclasses (JSON-ready, the same shape on both
+implementations); failures are :mod:`pukara.core.errors` exceptions (``NotFound``,
+``InvalidInput``, ``Conflict``, ``PermissionDenied``, ``StoreError``…), which the app shows
+with ``notify(severity="error")``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+#: alert list orders a client accepts (the alert service's names)
+ALERT_SORTS = ("-observed_at", "observed_at", "-last_seen", "-count", "-id", "id")
+#: case list orders
+CASE_SORTS = ("-created_at", "created_at", "-updated_at", "severity", "number")
+EXPORT_FORMATS = ("misp", "stix", "markdown")
+#: a total above this is reported as "at least" (counting 1,000,000 rows on each
+#: keystroke would be the slowest part of a filter)
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class AlertQuery:
+    """One page request of the alert queue: search syntax text, order, window."""
+
+    text: str = ""
+    sort: str = "-observed_at"
+    offset: int = 0
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    """One page request of the case list."""
+
+    text: str = ""
+    status: str | None = None
+    include_closed: bool = False
+    sort: str = "-created_at"
+    offset: int = 0
+    limit: int = 100
+
+
+@dataclass
+class Page:
+    """Rows of one page and the total matching (``total_capped``: at least ``total``)."""
+
+    rows: list[dict[str, Any]]
+    total: int
+    offset: int = 0
+    total_capped: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def total_label(self) -> str:
+        """``"1,234"`` or ``"10,000+"``."""
+        return f"{self.total:,}{'+' if self.total_capped else ''}"
+
+
+class CaseClient(Protocol):
+    """What the TUI needs from the case system (local store or analyst API)."""
+
+    # -- dashboard -------------------------------------------------------------------
+    def dashboard(self, now: datetime) -> dict[str, Any]:
+        """Aggregates: ``alerts_per_minute``, ``open_cases`` (by_severity/sector/entity),
+        ``deadlines`` (``due_soon``/``overdue`` lists), ``active_campaigns``,
+        ``top_indicators``, ``compliance_by_sector``, ``alerts_total``."""
+        ...
+
+    # -- alerts ----------------------------------------------------------------------
+    def alert_page(self, query: AlertQuery) -> Page:
+        """A page of alerts matching the search syntax, with the total."""
+        ...
+
+    def alert(self, alert_id: int) -> dict[str, Any]:
+        """One alert: summary fields, ``alert`` (the document) and ``raw``."""
+        ...
+
+    def acknowledge(self, ids: list[int]) -> list[int]:
+        """new → acknowledged; the ids changed."""
+        ...
+
+    def dismiss(self, ids: list[int], reason: str) -> list[int]:
+        """→ dismissed with one of :func:`dismiss_reasons`."""
+        ...
+
+    def dismiss_reasons(self) -> tuple[str, ...]:
+        """The reasons a dismissal may give."""
+        ...
+
+    def promote(self, ids: list[int], title: str | None = None) -> dict[str, Any]:
+        """Open a new case with these alerts: ``{"case_id", "number", "alert_ids"}``."""
+        ...
+
+    def add_to_case(self, ids: list[int], case_ref: str) -> dict[str, Any]:
+        """Merge these alerts into an open case: ``{"case_id", "number", "alert_ids"}``."""
+        ...
+
+    # -- cases -----------------------------------------------------------------------
+    def case_page(self, query: CaseQuery) -> Page:
+        """A page of cases (each with ``entity_ids``, ``alerts`` count)."""
+        ...
+
+    def case(self, case_ref: str) -> dict[str, Any]:
+        """A case with tasks, alerts, incidents, observables, timeline, comments, evidence."""
+        ...
+
+    def update_case(self, case_ref: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change fields of an open case; the new full view."""
+        ...
+
+    def set_task_status(self, task_id: str, status: str) -> dict[str, Any]:
+        """Move a task to ``status`` (``done`` marks it done)."""
+        ...
+
+    def reassign_task(self, task_id: str, owner: str) -> dict[str, Any]:
+        """Give a task to ``owner``."""
+        ...
+
+    def add_note(self, case_ref: str, text: str) -> dict[str, Any]:
+        """A timeline entry written by the analyst."""
+        ...
+
+    def add_comment(self, case_ref: str, text: str) -> dict[str, Any]:
+        """A comment on the case."""
+        ...
+
+    def export_case(self, case_ref: str, fmt: str) -> str:
+        """The case as a MISP event (JSON), a STIX 2.1 bundle or a Markdown report."""
+        ...
+
+    # -- entities, intel, search -----------------------------------------------------
+    def entities(self) -> list[dict[str, Any]]:
+        """The constituency: id, name, sector, criticality, open_cases, open_incidents."""
+        ...
+
+    def entity(self, entity_id: str) -> dict[str, Any]:
+        """One entity with contacts, open incidents and its reporting compliance."""
+        ...
+
+    def intel_lookup(self, value: str) -> dict[str, Any]:
+        """``{"value", "hits": [...], "seen": {"alerts": [...], "cases": [...]}}``."""
+        ...
+
+    def intel_stats(self) -> dict[str, Any]:
+        """Indicator counts by type and source, warninglists, sources."""
+        ...
+
+    def search(self, text: str, limit: int = 50) -> dict[str, list[dict[str, Any]]]:
+        """``{"alerts": [...], "cases": [...]}`` for the search syntax."""
+        ...
+
+    def close(self) -> None:
+        """Release what the client holds (store, HTTP connections)."""
+        ...
