@@ -8,7 +8,8 @@ about one in ten hits an indicator. The index is built once (timed separately); 
 constituency, intel and correlation enrichers each run over the same batches (correlation
 writes its sightings to SQLite on a file). Alert construction is not timed.
 
-Usage: ``.venv/bin/python bench/bench_enrich.py [batches] [batch_size] [--gc-freeze]``.
+Usage: ``.venv/bin/python bench/bench_enrich.py [batches] [batch_size] [--gc-freeze]
+[--pool=N]``.
 Prints one JSON object (wall and CPU seconds: the machine is shared).
 """
 
@@ -88,7 +89,8 @@ def alerts(count: int, entities: list[Entity]) -> list[Alert]:
     for i in range(count):
         owner = entities[i % len(entities)]
         hit = rng.random() < 0.1
-        n = rng.randrange(300_000)
+        n = rng.randrange(POOL or 300_000)
+        u = rng.randrange(POOL) if POOL else i  # with a pool, values repeat across alerts
         made.append(
             Alert(
                 source="synthetic",
@@ -101,7 +103,7 @@ def alerts(count: int, entities: list[Entity]) -> list[Alert]:
                         role="src",
                     ),
                     Observable(
-                        type=T.IPV4, value=_ip(n) if hit else f"9.{n % 250}.{i % 250}.1", role="dst"
+                        type=T.IPV4, value=_ip(n) if hit else f"9.{n % 250}.{u % 250}.1", role="dst"
                     ),
                     Observable(
                         type=T.DOMAIN,
@@ -109,8 +111,8 @@ def alerts(count: int, entities: list[Entity]) -> list[Alert]:
                         if hit
                         else f"benign{n}.example.org",
                     ),
-                    Observable(type=T.URL, value=f"http://site{i}.example.net/{n}"),
-                    Observable(type=T.SHA256, value=_sha(n) if hit else _sha(10_000_000 + i)),
+                    Observable(type=T.URL, value=f"http://site{u}.example.net/{n}"),
+                    Observable(type=T.SHA256, value=_sha(n) if hit else _sha(10_000_000 + u)),
                 ],
             )
         )
@@ -118,6 +120,9 @@ def alerts(count: int, entities: list[Entity]) -> list[Alert]:
 
 
 CPU: dict[str, float] = {}
+#: --pool N: draw observable values from N per kind (repeats, like real traffic); default:
+#: nearly every value new (the worst case for correlation, which stores each new sighting)
+POOL = next((int(a.split("=")[1]) for a in sys.argv if a.startswith("--pool=")), 0)
 
 
 def timed(enricher: object, batches: list[list[Alert]]) -> float:
@@ -178,6 +183,7 @@ def main() -> None:
                 "cpu_seconds": {k: round(v, 3) for k, v in CPU.items()},
                 "all_enrichers_alerts_per_cpu_s": round(total / sum(CPU.values())),
                 "gc_freeze": "--gc-freeze" in sys.argv,
+                "value_pool": POOL or "unique",
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
             }
         )
