@@ -229,8 +229,9 @@ def _when(value: Any) -> datetime | None:
 def _through_pymisp(event: Mapping[str, Any]) -> dict[str, Any]:
     """Load with PyMISP (validating types and fields) and return its JSON form."""
     misp_event = MISPEvent()
+    private = orjson.loads(orjson.dumps(dict(event)))  # PyMISP pops keys out of what it loads
     try:
-        misp_event.load({"Event": dict(event)})
+        misp_event.load({"Event": private})
     except Exception as exc:  # pymisp raises many kinds for a bad event
         raise ParseError(f"PyMISP refused the event: {exc}") from None
     loaded: dict[str, Any] = orjson.loads(misp_event.to_json())

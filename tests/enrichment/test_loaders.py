@@ -234,3 +234,13 @@ def test_broken_attributes_are_located_failures() -> None:
     ]
     assert [i["value"] for i in items if isinstance(i, dict)] == ["198.51.100.7"]
     assert skipped == Counter({"deleted": 1})
+
+
+def test_strict_path_leaves_the_event_untouched(shared_data: Path) -> None:
+    (event,) = misp_events.read_event_file(shared_data / "misp/eset/windigo__ebury.misp.json")
+    before = orjson.dumps(event)
+    options = misp_events.RowOptions("s", "windigo", utcnow(), True)
+    strict = list(misp_events.event_rows(event, options, Counter(), strict=True))
+    assert orjson.dumps(event) == before
+    fast = list(misp_events.event_rows(event, options, Counter()))
+    assert len(strict) == len(fast) == 249
