@@ -23,7 +23,7 @@ def test_report_sections_and_values(shared_case: SharedCase) -> None:
                          built.settings.regime(), ANALYST)
     lines = text.splitlines()
     assert lines[0] == "**TLP:AMBER**"
-    assert lines[2] == "# CASE\\-2026\\-000001: Nmap SYN Port Scan Detected"
+    assert lines[2] == f"# {md_escape(shared_case.number)}: Nmap SYN Port Scan Detected"
     for heading in ("## Summary", "## Entities", "## Timeline", "## Tasks", "## Observables",
                     "## Reporting deadlines"):
         assert heading in lines
@@ -45,7 +45,7 @@ def test_untrusted_title_is_inert(shared_case: SharedCase) -> None:
         "title": "[click](http://evil.example) <img src=x onerror=alert(1)> |x| \x1b[31m"},
         ANALYST)
     heading = render(load_case(built.store, shared_case.case_id)).splitlines()[2]
-    assert heading == ("# CASE\\-2026\\-000001: \\[click\\]\\(http://evil\\.example\\) "
+    assert heading == (f"# {md_escape(shared_case.number)}: \\[click\\]\\(http://evil\\.example\\) "
                        "&lt;img src=x onerror=alert\\(1\\)&gt; \\|x\\| \\\\x1b\\[31m")
 
 
