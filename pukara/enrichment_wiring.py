@@ -16,8 +16,34 @@ from cases.store.tables import entities
 from enrichment.constituency import Constituency, ConstituencyEnricher
 from enrichment.correlation import Campaign, CorrelationEnricher
 from enrichment.pipeline import ORDER, Enricher, IntelEnricher, build_enrichers
+from enrichment.yara.compiler import default_sources
+from enrichment.yara.engines import open_scanner
+from enrichment.yara.enricher import YaraEnricher
 from pukara.core.config import Settings
 from pukara.core.schema import Alert
+
+
+class LazyYaraEnricher:
+    """YARA on alert attachments; the rules are compiled (or loaded from cache) only when the
+    first batch with attachments arrives, so commands that never scan never pay for it."""
+
+    name = "yara"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._enricher: YaraEnricher | None = None
+
+    def enrich(self, alerts: list[Alert]) -> None:
+        """Scan every attachment of the batch with the configured engine."""
+        if not any(alert.attachments for alert in alerts):
+            return
+        if self._enricher is None:
+            sources = default_sources(self.settings.yara_rule_dirs)
+            scanner, _errors, _fallbacks = open_scanner(
+                sources, self.settings.cache_dir / "yara", engine=self.settings.yara_engine
+            )
+            self._enricher = YaraEnricher(scanner)
+        self._enricher.enrich(alerts)
 
 
 class LiveEnrichment:
@@ -30,6 +56,7 @@ class LiveEnrichment:
         self.identity = identity
         self._version: tuple[Any, ...] | None = None
         built = build_enrichers(identity.store.engine, identity.entities(), settings)
+        built.append(LazyYaraEnricher(settings))
         built.extend(extra or [])
         self.enrichers = sorted(built, key=lambda e: ORDER.index(e.name))
         self._version = self._entities_version()

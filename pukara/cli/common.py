@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from pukara.cli.output import safe_text
-from pukara.wiring import Services, build_services
+
+if TYPE_CHECKING:
+    from pukara.wiring import Services
 
 
 @contextmanager
 def services() -> Iterator[Services]:
     """Services for one command, closed (clean stop recorded) afterwards."""
+    from pukara.wiring import build_services
+
     built = build_services()
     try:
         yield built

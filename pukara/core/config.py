@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import (
@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     misp_verify_tls: bool = True
     elasticsearch_url: str = ""
     yara_rule_dirs: list[Path] = Field(default_factory=list)
+    yara_engine: Literal["yara", "yara-x"] = "yara"
     correlation_min_entities: int = 3
     correlation_window_hours: int = 24
     dedup_bucket_seconds: int = 3600

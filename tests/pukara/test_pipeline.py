@@ -97,3 +97,30 @@ def test_a_failing_batch_commits_nothing_of_itself(built: Services, shared_data:
     with built.store.read() as conn:
         stored = conn.execute(select(func.sum(alerts.c.count))).scalar()
     assert stored == 200, "exactly the first committed batch of 200 records is stored"
+
+
+def test_captured_download_is_yara_scanned_on_the_live_path(built: Services,
+                                                            shared_data: Path) -> None:
+    capture = shared_data / "suricata/suricata-verify/output-eve-fileinfo/input.pcap"
+    result = _ingest_file(built, capture)
+    assert (result.accepted, result.rejected) == (3, 0)
+    row = _row(built, "HTTP GET http://www.eicar.org/download/eicar.com")
+    assert row.hit_count == 1
+    hits = built.alerts.get(row.id)["alert"]["hits"]
+    assert [(h["kind"], h["rule"], h["namespace"]) for h in hits] == [
+        ("yara", "PUKARA_EICAR_Test_File", "national/pukara/eicar.yar")
+    ]
+
+
+def test_shadowserver_rows_are_routed_by_the_constituency(built: Services,
+                                                          shared_data: Path) -> None:
+    from pukara.core.schema import Entity
+
+    built.identity.add_entity(Entity(id="ntt-demo", name="Owner of AS4713 (test)",
+                                     sector="telecom", asns=[4713]))
+    result = _ingest_file(built, shared_data / "shadowserver/scan_ftp.csv")
+    assert (result.accepted, result.rejected) == (2, 0)
+    with built.store.read() as conn:
+        rows = conn.execute(select(alerts.c.entity_id, alerts.c.doc)).all()
+    owners = {("61.126.3.70" in doc, entity) for entity, doc in rows}
+    assert owners == {(True, "ntt-demo"), (False, None)}, "unmatched rows kept, unassigned"
