@@ -52,7 +52,7 @@ MAX_CAMPAIGN_FINGERPRINTS = 1000
 Warned = Callable[[Any, str], list[str]]
 
 
-@dataclass
+@dataclass(slots=True)
 class Sighting:
     """One entity's sightings of one key."""
 
@@ -211,11 +211,15 @@ class CorrelationEnricher:
 
     def _see(self, key: tuple[str, str], entity: str, when: datetime, fingerprint: str) -> bool:
         """Record a sighting; True when its row should be written now."""
-        entities = self._sightings.setdefault(key, {})
+        entities = self._sightings.get(key)
+        if entities is None:
+            self._sightings[key] = {entity: Sighting(when, when, 1, [fingerprint])}
+            return True
         sighting = entities.get(entity)
         if sighting is None:
-            sighting = entities[entity] = Sighting(when, when)
-        elif when > sighting.last_seen:
+            entities[entity] = Sighting(when, when, 1, [fingerprint])
+            return True
+        if when > sighting.last_seen:
             sighting.last_seen = when
         elif when < sighting.first_seen:
             sighting.first_seen = when
