@@ -4,7 +4,8 @@
 (D1) and, for bodies without a length, as soon as the running count crosses it (D2); memory
 stays bounded because nothing is buffered here. It refuses a ``Content-Encoding`` other than
 identity with 415 (no decompression, so no gzip bomb; D6) and a malformed or repeated
-``Content-Length`` with 400. (Starlette's own body limit answers in text/plain, so it is not
+``Content-Length`` with 400, and a body that trickles in slower than ``MIN_BODY_RATE`` after
+a grace period with 408 (C6). (Starlette's own body limit answers in text/plain, so it is not
 used: every error of the API is a problem document.)
 
 JSON bodies are read by :func:`safe_json_loads`, never by FastAPI's default: orjson refuses
@@ -17,10 +18,12 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Coroutine, Sequence
 from email.message import Message as EmailMessage
 from typing import Any
 
+import anyio
 import orjson
 from fastapi.routing import APIRoute
 from starlette.datastructures import Headers
@@ -34,6 +37,9 @@ DEPTH_SCOPE_KEY = "pukara.max_json_depth"
 DEFAULT_MAX_DEPTH = 64
 INT64 = 2**63
 _MAX_INT_DIGITS = 20
+#: a body may take this long, plus one second per MIN_BODY_RATE bytes received (C6)
+BODY_GRACE_SECONDS = 30.0
+MIN_BODY_RATE = 1024
 
 
 class BodyTooLarge(Problem):
@@ -43,22 +49,34 @@ class BodyTooLarge(Problem):
         super().__init__(413, f"the request body is over its limit of {cap} bytes")
 
 
+class BodyTooSlow(Problem):
+    """The body arrived slower than the minimum rate (a trickling upload, C6)."""
+
+    def __init__(self) -> None:
+        super().__init__(408, "the request body arrived too slowly")
+
+
 class RequestLimits:
-    """Refuse encoded bodies (415), malformed lengths (400) and oversized bodies (413).
+    """Refuse encoded bodies (415), malformed lengths (400), oversized bodies (413) and
+    trickling bodies (408).
 
     The cap is ``max_body`` unless a ``(path pattern, cap)`` of ``caps`` matches. A declared
     ``Content-Length`` over the cap is refused before the application runs; a body without
-    one is counted as it streams and refused when the count crosses the cap.
+    one is counted as it streams and refused when the count crosses the cap. A body must
+    arrive within ``body_grace`` seconds plus one second per ``min_body_rate`` bytes received.
     """
 
     def __init__(self, app: ASGIApp, *, max_body: int,
                  caps: Sequence[tuple[re.Pattern[str], int]] = (),
                  max_json_depth: int = DEFAULT_MAX_DEPTH,
+                 body_grace: float = BODY_GRACE_SECONDS, min_body_rate: int = MIN_BODY_RATE,
                  on_reject: Callable[[str], None] | None = None) -> None:
         self.app = app
         self.max_body = max_body
         self.caps = list(caps)
         self.max_json_depth = max_json_depth
+        self.body_grace = body_grace
+        self.min_body_rate = max(1, min_body_rate)
         self._on_reject = on_reject or (lambda _reason: None)
 
     def cap_for(self, path: str) -> int:
@@ -95,13 +113,22 @@ class RequestLimits:
 
     async def _counted(self, scope: Scope, receive: Receive, send: Send, cap: int) -> None:
         received = 0
-        started = False
+        started = body_done = False
+        begun = time.monotonic()
 
         async def receive_counted() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:
+                return await receive()
+            remaining = begun + self.body_grace + received / self.min_body_rate - time.monotonic()
+            with anyio.move_on_after(max(remaining, 0)) as waited:
+                message = await receive()
+            if waited.cancelled_caught:
+                self._on_reject("too_slow")
+                raise BodyTooSlow
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
                 if received > cap:
                     self._on_reject("too_large")
                     raise BodyTooLarge(cap)
@@ -114,10 +141,10 @@ class RequestLimits:
 
         try:
             await self.app(scope, receive_counted, send_tracked)
-        except BodyTooLarge as exc:
+        except (BodyTooLarge, BodyTooSlow) as exc:
             if started:
                 raise
-            await send_problem(send, 413, str(exc.detail))
+            await send_problem(send, exc.status_code, str(exc.detail))
 
 
 def _json_problem(message: str, where: str | int = "body") -> Problem:

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func
 from sqlalchemy import select as sql_select
 
+from cases.api.limits import RequestLimits
 from cases.store import open_store
 from cases.store.tables import evidence, incidents
 from pukara.core.config import Settings
@@ -401,3 +403,42 @@ def test_a_slow_request_head_is_cut_off(live: Live) -> None:
         assert _read_status(sock) == 200
         sock.recv(4096)
         assert _closed_after(sock, head, 0.2) < HEAD_TIMEOUT + 2
+
+
+def test_a_trickling_body_is_cut_with_408() -> None:
+    """The middleware alone, on a receive that trickles one byte every 50 ms (the edge)."""
+    seen: list[bytes] = []
+
+    async def reader(scope: Any, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            seen.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def scenario(trickle: float) -> list[dict[str, Any]]:
+        sent: list[dict[str, Any]] = []
+        chunks = iter([b"x"] * 40)
+
+        async def receive() -> dict[str, Any]:
+            await anyio.sleep(trickle)
+            chunk = next(chunks, None)
+            return {"type": "http.request", "body": chunk or b"", "more_body": chunk is not None}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        limits = RequestLimits(reader, max_body=1000, body_grace=0.3, min_body_rate=100)
+        scope = {"type": "http", "path": "/api/v1/incidents", "headers": []}
+        await limits(scope, receive, send)
+        return sent
+
+    slow = anyio.run(scenario, 0.05)
+    assert slow[0]["status"] == 408
+    assert 3 <= len(seen) <= 8
+    seen.clear()
+    fast = anyio.run(scenario, 0.0)
+    assert fast[0]["status"] == 201
+    assert len(seen) == 41
