@@ -13,7 +13,8 @@ by that much). The log has no index, so a write is an append; :meth:`purge` drop
 
 When ``min_entities`` distinct entities saw a key within ``window`` of its latest sighting
 (alert ``observed_at`` times), a campaign record is created (``intel_campaigns``) and then
-kept up to date. ``campaigns`` lists the campaigns created or joined by new entities in the
+kept up to date (its row is rewritten when entities join, else at most once per
+``flush_every``). ``campaigns`` lists the campaigns created or joined by new entities in the
 last batch; the case layer turns them into campaign alerts and decides who sees the entity
 ids. Real and exercise alerts never mix: the exercise id is part of every key. The alerts
 carrying a campaign's key get a ``correlation`` hit naming the campaign and the number of
@@ -23,7 +24,7 @@ entities — not which ones.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,7 +35,7 @@ from sqlalchemy.engine import Engine
 
 from enrichment.intel import tables as t
 from enrichment.intel.matcher import IntelIndex, IntelMatcher
-from enrichment.intel.sql import append, dialect_insert, sqlite_time
+from enrichment.intel.sql import append, dialect_insert, executemany, sqlite_time
 from enrichment.intel.store import utc
 from pukara.core.schema import Alert, Hit, utcnow
 
@@ -76,6 +77,23 @@ class Campaign:
     alert_fingerprints: list[str]
     created: bool = False
     new_entities: list[str] = field(default_factory=list)
+    members: set[str] = field(default_factory=set, repr=False, compare=False)
+    prints: set[str] = field(default_factory=set, repr=False, compare=False)
+    saved_last_seen: datetime | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.members = set(self.entity_ids)
+        self.prints = set(self.alert_fingerprints)
+
+    def add_prints(self, fingerprints: Iterable[str]) -> None:
+        """Remember new alert fingerprints, keeping the newest MAX_CAMPAIGN_FINGERPRINTS."""
+        for fingerprint in fingerprints:
+            if fingerprint not in self.prints:
+                self.prints.add(fingerprint)
+                self.alert_fingerprints.append(fingerprint)
+        if len(self.alert_fingerprints) > MAX_CAMPAIGN_FINGERPRINTS:
+            self.alert_fingerprints = self.alert_fingerprints[-MAX_CAMPAIGN_FINGERPRINTS:]
+            self.prints = set(self.alert_fingerprints)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -177,7 +195,7 @@ class CorrelationEnricher:
 
     def enrich(self, alerts: list[Alert]) -> None:
         """Record the batch's sightings, create or update campaigns, mark the alerts."""
-        touched: dict[tuple[str, str], list[Alert]] = {}
+        touched: dict[tuple[str, str], list[tuple[Alert, str]]] = {}
         dirty: set[tuple[str, str, str]] = set()
         warned = self._warned()
         for alert in alerts:
@@ -188,9 +206,9 @@ class CorrelationEnricher:
             for key in alert_keys(alert, warned):
                 if self._see((exercise, key), alert.entity_id, alert.observed_at, fingerprint):
                     dirty.add((exercise, key, alert.entity_id))
-                touched.setdefault((exercise, key), []).append(alert)
-        changed = [c for c in (self._evaluate(k) for k in touched) if c is not None]
-        for campaign in changed:  # a campaign's unsaved sightings are written now
+                touched.setdefault((exercise, key), []).append((alert, fingerprint))
+        news, changed = self._campaigns_of(touched)
+        for campaign in news:  # a new or grown campaign's unsaved sightings are written now
             exercise = campaign.exercise_id or ""
             pairs = self._sightings.get((exercise, campaign.observable), {})
             dirty.update(
@@ -200,8 +218,30 @@ class CorrelationEnricher:
             )
         self._save_sightings(dirty)
         self._save_campaigns(changed)
-        self.campaigns = [c for c in changed if c.created or c.new_entities]
+        self.campaigns = news
         self._mark(touched)
+
+    def _campaigns_of(
+        self, touched: dict[tuple[str, str], list[tuple[Alert, str]]]
+    ) -> tuple[list[Campaign], list[Campaign]]:
+        """(created or joined by new entities, every campaign whose row must be written)."""
+        news: list[Campaign] = []
+        changed: list[Campaign] = []
+        for key, seen in touched.items():
+            campaign = self._campaigns.get(key)
+            if campaign is None:
+                campaign = self._create(key)
+                grown = campaign is not None
+            else:
+                grown = self._update(campaign, seen)
+            if campaign is None:
+                continue
+            saved = campaign.saved_last_seen
+            if grown:
+                news.append(campaign)
+            if grown or saved is None or campaign.last_seen - saved >= self.flush_every:
+                changed.append(campaign)
+        return news, changed
 
     def _warned(self) -> Warned | None:
         if self.intel is None:
@@ -229,40 +269,46 @@ class CorrelationEnricher:
         saved = sighting.saved_last_seen
         return saved is None or sighting.last_seen - saved >= self.flush_every
 
-    def _evaluate(self, key: tuple[str, str]) -> Campaign | None:
+    def _create(self, key: tuple[str, str]) -> Campaign | None:
+        """A new campaign when enough entities saw ``key`` within the window, else None."""
         entities = self._sightings[key]
-        campaign = self._campaigns.get(key)
-        if campaign is None and len(entities) < self.min_entities:
+        if len(entities) < self.min_entities:
             return None
         newest = max(s.last_seen for s in entities.values())
         recent = {e: s for e, s in entities.items() if s.last_seen >= newest - self.window}
-        if campaign is None and len(recent) < self.min_entities:
+        if len(recent) < self.min_entities:
             return None
-        if campaign is None:
-            campaign = self._campaigns[key] = Campaign(
-                key=campaign_key(*key),
-                observable=key[1],
-                exercise_id=key[0] or None,
-                entity_ids=[],
-                first_seen=newest,
-                last_seen=newest,
-                alert_fingerprints=[],
-                created=True,
-            )
-        else:
-            campaign.created = False
-        campaign.new_entities = sorted(set(recent) - set(campaign.entity_ids))
-        campaign.entity_ids = sorted({*campaign.entity_ids, *recent})
-        campaign.first_seen = min(campaign.first_seen, *(s.first_seen for s in recent.values()))
-        campaign.last_seen = max(campaign.last_seen, newest)
-        prints = dict.fromkeys(campaign.alert_fingerprints)
-        for sighting in recent.values():
-            prints.update(dict.fromkeys(sighting.fingerprints))
-        campaign.alert_fingerprints = list(prints)[-MAX_CAMPAIGN_FINGERPRINTS:]
+        campaign = self._campaigns[key] = Campaign(
+            key=campaign_key(*key),
+            observable=key[1],
+            exercise_id=key[0] or None,
+            entity_ids=sorted(recent),
+            first_seen=min(s.first_seen for s in recent.values()),
+            last_seen=newest,
+            alert_fingerprints=[],
+            created=True,
+            new_entities=sorted(recent),
+        )
+        campaign.add_prints(p for s in recent.values() for p in s.fingerprints)
         return campaign
 
-    def _mark(self, touched: dict[tuple[str, str], list[Alert]]) -> None:
-        for key, batch_alerts in touched.items():
+    @staticmethod
+    def _update(campaign: Campaign, seen: list[tuple[Alert, str]]) -> bool:
+        """Fold this batch's sightings into a campaign; True when new entities joined."""
+        campaign.created = False
+        fresh = {a.entity_id for a, _ in seen if a.entity_id} - campaign.members
+        campaign.new_entities = sorted(fresh)
+        if fresh:
+            campaign.members |= fresh
+            campaign.entity_ids = sorted(campaign.members)
+        times = [a.observed_at for a, _ in seen]
+        campaign.first_seen = min(campaign.first_seen, *times)
+        campaign.last_seen = max(campaign.last_seen, *times)
+        campaign.add_prints(p for _, p in seen)
+        return bool(fresh)
+
+    def _mark(self, touched: dict[tuple[str, str], list[tuple[Alert, str]]]) -> None:
+        for key, seen in touched.items():
             campaign = self._campaigns.get(key)
             if campaign is None:
                 continue
@@ -272,7 +318,7 @@ class CorrelationEnricher:
                 source="correlation",
                 meta={"campaign": campaign.key, "entities": len(campaign.entity_ids)},
             )
-            for alert in batch_alerts:
+            for alert, _ in seen:
                 if not any(h.kind == "correlation" and h.observable == key[1] for h in alert.hits):
                     alert.hits.append(hit.model_copy())
 
@@ -326,7 +372,9 @@ class CorrelationEnricher:
             index_elements=["key"], set_={n: stmt.excluded[n] for n in names}
         )
         with self.engine.begin() as conn:
-            conn.execute(stmt, rows)
+            executemany(conn, stmt, rows)
+        for campaign in changed:
+            campaign.saved_last_seen = campaign.last_seen
 
     def stored_campaigns(self) -> list[Campaign]:
         """Every campaign known (created in this run or before)."""
@@ -350,7 +398,7 @@ class CorrelationEnricher:
 
 
 def _campaign_of(row: Any) -> Campaign:
-    return Campaign(
+    campaign = Campaign(
         key=row.key,
         observable=row.observable_key,
         exercise_id=row.exercise_id or None,
@@ -359,3 +407,5 @@ def _campaign_of(row: Any) -> Campaign:
         last_seen=utc(row.last_seen) or utcnow(),
         alert_fingerprints=list(row.alert_fingerprints),
     )
+    campaign.saved_last_seen = campaign.last_seen
+    return campaign
