@@ -1,0 +1,259 @@
+"""Alerts: the live triage queue, paged, with search syntax, multi-select and triage keys."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Container, VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from tui.client.base import ALERT_SORTS, AlertQuery, CaseQuery, Page
+from tui.screens.base import PukaraScreen
+from tui.screens.dialogs import ChoiceDialog, TextDialog
+from tui.widgets.alert_detail import alert_detail
+from tui.widgets.colours import severity, status, tlp
+from tui.widgets.safe import literal
+
+PAGE_SIZE = 100
+DEFAULT_QUERY = "status:new"
+COLUMNS = ("✓", "id", "observed", "sev", "TLP", "status", "×", "entity", "title")
+
+
+def alert_cells(row: dict[str, Any], selected: bool) -> tuple[Any, ...]:
+    """The table cells of one alert (untrusted text literal)."""
+    return (Text("✓" if selected else " ", style="bold green"), str(row["id"]),
+            row["observed_at"][5:19].replace("T", " "), severity(row["severity"]),
+            tlp(row["tlp"]), status(row["status"]), str(row["count"]),
+            literal(row["entity_id"] or "-", limit=20), literal(row["title"], limit=120))
+
+
+class AlertsScreen(PukaraScreen):
+    """The alert queue."""
+
+    HELP = ("Query syntax: entity:minsa severity:>=high status:new tlp:amber "
+            "class:intrusion-attempts/* source:suricata observable:1.2.3.4 case:none? "
+            "since:24h \"a phrase\" word -negated. Enter applies it. Triage keys act on the "
+            "selected alerts (space), or on the highlighted one when none is selected. "
+            "Each row is a group of repeats (×).")
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "focus_query", "Filter", key_display="/"),
+        Binding("space", "toggle_select", "Select"),
+        Binding("a", "ack", "Ack"),
+        Binding("d", "dismiss_alerts", "Dismiss"),
+        Binding("p", "promote", "Promote"),
+        Binding("c", "add_to_case", "To case"),
+        Binding("right_square_bracket", "page(1)", "Next page", key_display="]"),
+        Binding("left_square_bracket", "page(-1)", "Prev page", key_display="["),
+        Binding("s", "cycle_sort", "Sort"),
+        Binding("l", "toggle_live", "Live"),
+        Binding("r", "reload", "Reload", show=False),
+        Binding("escape", "clear_selection", "Clear selection", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.query_text = DEFAULT_QUERY
+        self.sort = ALERT_SORTS[0]
+        self.page_offset = 0
+        self.page = Page(rows=[], total=0)
+        self.selected: set[int] = set()
+        self.live = True
+        self.detail_id: int | None = None
+
+    def compose(self) -> ComposeResult:
+        """Query line, status line, table and detail pane."""
+        yield Header()
+        yield Input(value=self.query_text, id="query",
+                    placeholder="filter: severity:>=high status:new \"text\" (enter)")
+        yield Static("loading…", id="status-line")
+        with Container(id="body"):
+            table: DataTable[Any] = DataTable(id="table", cursor_type="row", zebra_stripes=True)
+            yield table
+            with VerticalScroll(id="detail"):
+                yield Static("", id="detail-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Columns, first page, live timer."""
+        table = self.query_one("#table", DataTable)
+        for name in COLUMNS:
+            table.add_column(name, key=name)
+        table.focus()
+        self.action_reload()
+        self.set_interval(self.pukara.refresh_seconds, self._tick)
+
+    # -- loading ---------------------------------------------------------------------
+    def _tick(self) -> None:
+        if self.live and self.is_current:
+            self.action_reload()
+
+    def action_reload(self) -> None:
+        """Fetch the current page again."""
+        query = AlertQuery(text=self.query_text, sort=self.sort, offset=self.page_offset,
+                           limit=PAGE_SIZE)
+        self.call(self.client.alert_page, query, then=self.show_page, group="page")
+
+    def show_page(self, page: Page) -> None:
+        """Fill the table with one page, keeping the cursor on the same alert."""
+        table = self.query_one("#table", DataTable)
+        keep = self._cursor_id()
+        self.page = page
+        table.clear()
+        for row in page.rows:
+            table.add_row(*alert_cells(row, row["id"] in self.selected), key=str(row["id"]))
+        if keep is not None and str(keep) in {str(r["id"]) for r in page.rows}:
+            table.move_cursor(row=table.get_row_index(str(keep)))
+        self._status()
+        if page.rows and self._cursor_id() != self.detail_id:
+            self._load_detail()
+
+    def _status(self) -> None:
+        first = self.page.offset + 1 if self.page.rows else 0
+        last = self.page.offset + len(self.page.rows)
+        text = (f"{first:,}–{last:,} of {self.page.total_label()} · sort {self.sort} · "
+                f"{len(self.selected)} selected · {'live' if self.live else 'paused'}")
+        self.query_one("#status-line", Static).update(Text(text))
+
+    def _cursor_id(self) -> int | None:
+        table = self.query_one("#table", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return int(key) if key is not None else None
+
+    @on(DataTable.RowHighlighted, "#table")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._load_detail()
+
+    def _load_detail(self) -> None:
+        alert_id = self._cursor_id()
+        if alert_id is not None:
+            self.detail_id = alert_id
+            self.call(self.client.alert, alert_id, then=self._show_detail, group="detail")
+
+    def _show_detail(self, found: dict[str, Any]) -> None:
+        self.query_one("#detail-text", Static).update(alert_detail(found))
+
+    # -- query, paging, sort -----------------------------------------------------------
+    @on(Input.Submitted, "#query")
+    def _query(self, event: Input.Submitted) -> None:
+        self.query_text = event.value.strip()
+        self.page_offset = 0
+        self.action_reload()
+        self.query_one("#table", DataTable).focus()
+
+    def action_focus_query(self) -> None:
+        """Put the cursor in the filter line."""
+        self.query_one("#query", Input).focus()
+
+    def action_page(self, step: int) -> None:
+        """Next or previous page."""
+        offset = max(0, self.page_offset + step * PAGE_SIZE)
+        if step > 0 and offset >= self.page.total and not self.page.total_capped:
+            return
+        self.page_offset = offset
+        self.action_reload()
+
+    def action_cycle_sort(self) -> None:
+        """The next sort order."""
+        self.sort = ALERT_SORTS[(ALERT_SORTS.index(self.sort) + 1) % len(ALERT_SORTS)]
+        self.page_offset = 0
+        self.action_reload()
+
+    def action_toggle_live(self) -> None:
+        """Pause or resume the live refresh."""
+        self.live = not self.live
+        self._status()
+
+    # -- selection and triage ----------------------------------------------------------
+    def action_toggle_select(self) -> None:
+        """Select or unselect the highlighted alert."""
+        alert_id = self._cursor_id()
+        if alert_id is None:
+            return
+        self.selected.symmetric_difference_update({alert_id})
+        table = self.query_one("#table", DataTable)
+        table.update_cell(str(alert_id), "✓", Text("✓" if alert_id in self.selected else " ",
+                                                     style="bold green"))
+        table.action_cursor_down()
+        self._status()
+
+    def action_clear_selection(self) -> None:
+        """Unselect everything."""
+        self.selected.clear()
+        self.action_reload()
+
+    def targets(self) -> list[int]:
+        """The selected alerts, else the highlighted one."""
+        if self.selected:
+            return sorted(self.selected)
+        current = self._cursor_id()
+        return [] if current is None else [current]
+
+    def _done(self, message: str) -> Any:
+        def finish(result: Any) -> None:
+            count = len(result) if isinstance(result, list) else len(result["alert_ids"])
+            number = "" if isinstance(result, list) else f" {result['number']}"
+            self.notify(message.format(n=count, case=number), markup=False)
+            self.selected.clear()
+            self.action_reload()
+        return finish
+
+    def action_ack(self) -> None:
+        """Acknowledge the target alerts."""
+        if ids := self.targets():
+            self.call(self.client.acknowledge, ids, then=self._done("{n} acknowledged"),
+                      group="triage")
+
+    def action_dismiss_alerts(self) -> None:
+        """Dismiss the target alerts with a reason picked from a list."""
+        ids = self.targets()
+        if not ids:
+            return
+        choices = [(r, r) for r in self.client.dismiss_reasons()]
+
+        def chosen(reason: str | None) -> None:
+            if reason:
+                self.call(self.client.dismiss, ids, reason,
+                          then=self._done(f"{{n}} dismissed ({reason})"), group="triage")
+        self.app.push_screen(ChoiceDialog(f"Dismiss {len(ids)} alert(s): reason", choices),
+                             chosen)
+
+    def action_promote(self) -> None:
+        """Open a new case with the target alerts (title asked, first alert's offered)."""
+        ids = self.targets()
+        if not ids:
+            return
+        first = next((r["title"] for r in self.page.rows if r["id"] == ids[0]), "")
+
+        def titled(title: str | None) -> None:
+            if title is not None:
+                self.call(self.client.promote, ids, title.strip() or None,
+                          then=self._done("{n} promoted to new case{case}"), group="triage")
+        self.app.push_screen(TextDialog(f"New case from {len(ids)} alert(s): title",
+                                        value=first), titled)
+
+    def action_add_to_case(self) -> None:
+        """Merge the target alerts into an open case picked from the newest ones."""
+        ids = self.targets()
+        if ids:
+            query = CaseQuery(sort="-updated_at", limit=30)
+            self.call(self.client.case_page, query, then=lambda page: self._pick_case(ids, page),
+                      group="cases")
+
+    def _pick_case(self, ids: list[int], page: Page) -> None:
+        if not page.rows:
+            self.notify("no open case to add to; promote (p) opens one", severity="warning")
+            return
+        choices = [(c["number"], f"{c['number']}  {c['severity']:<8} {c['title']}")
+                   for c in page.rows]
+
+        def chosen(number: str | None) -> None:
+            if number:
+                self.call(self.client.add_to_case, ids, number,
+                          then=self._done("{n} added to case{case}"), group="triage")
+        self.app.push_screen(ChoiceDialog(f"Add {len(ids)} alert(s) to case", choices), chosen)
