@@ -4,9 +4,10 @@ No globals: :func:`create_app` receives the store, identity, incident service, t
 callable and the settings, and returns an app whose every path except :data:`PUBLIC_PATHS`
 (``/healthz``) needs a bearer token — the OpenAPI document and ``/docs`` included (A6).
 
-Middleware, outermost first: latency histogram → request limits (415 encodings, 400 bad
-Content-Length, 413 over the body cap) → authentication gate with rate limits → FastAPI
-(routes, problem handlers). Errors are RFC 9457 problems (:mod:`cases.api.problems`).
+Middleware, outermost first: latency histogram and security headers → request limits (415
+encodings, 400 bad Content-Length, 413 over the body cap, 408 trickling bodies) →
+authentication gate with rate limits → FastAPI (routes, problem handlers). Errors are
+RFC 9457 problems (:mod:`cases.api.problems`).
 """
 
 from __future__ import annotations
