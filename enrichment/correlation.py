@@ -86,12 +86,12 @@ class Campaign:
         self.prints = set(self.alert_fingerprints)
 
     def add_prints(self, fingerprints: Iterable[str]) -> None:
-        """Remember new alert fingerprints, keeping the newest MAX_CAMPAIGN_FINGERPRINTS."""
+        """Remember new alert fingerprints, keeping about the newest MAX_CAMPAIGN_FINGERPRINTS."""
         for fingerprint in fingerprints:
             if fingerprint not in self.prints:
                 self.prints.add(fingerprint)
                 self.alert_fingerprints.append(fingerprint)
-        if len(self.alert_fingerprints) > MAX_CAMPAIGN_FINGERPRINTS:
+        if len(self.alert_fingerprints) > MAX_CAMPAIGN_FINGERPRINTS * 5 // 4:  # trim in chunks
             self.alert_fingerprints = self.alert_fingerprints[-MAX_CAMPAIGN_FINGERPRINTS:]
             self.prints = set(self.alert_fingerprints)
 
