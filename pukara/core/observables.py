@@ -89,10 +89,10 @@ def normalize_domain(value: str, kind: str = "domain") -> str:
         pass
     else:
         raise _fail(kind, value, "is an IP address, not a name")
-    try:
-        text = idna.encode(text, uts46=True, transitional=False).decode("ascii")
-    except idna.IDNAError:
-        if not text.isascii():
+    if not text.isascii():
+        try:
+            text = idna.encode(text, uts46=True, transitional=False).decode("ascii")
+        except idna.IDNAError:
             raise _fail(kind, value, "not a valid internationalised name") from None
     labels = text.split(".")
     if any(not _LABEL.match(label) for label in labels):

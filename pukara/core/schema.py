@@ -74,14 +74,15 @@ class Classification(_Model):
         text = value.strip()
         tag = re.match(r'^rsit:([a-z-]+)="([^"]+)"$', text, re.I)
         if tag:
-            return cls(taxonomy=tag.group(1), type=tag.group(2))
+            taxonomy, type_ = validate_classification(tag.group(1), tag.group(2))
+            return cls(taxonomy=taxonomy, type=type_)
         if "/" not in text:
             raise InvalidInput(
                 f"classification {value!r} must be '<rsit-class>/<rsit-type>', "
                 "e.g. 'malicious-code/infected-system'",
                 field="classification",
             )
-        taxonomy, _, type_ = text.partition("/")
+        taxonomy, type_ = validate_classification(*text.split("/", 1))
         return cls(taxonomy=taxonomy, type=type_)
 
     @property
