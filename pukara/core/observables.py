@@ -167,7 +167,7 @@ def _normalize_hex(kind: ObservableType, value: str) -> str:
 
 def _normalize_asn(value: str) -> str:
     text = value.strip().upper().removeprefix("AS").strip()
-    if not text.isdigit() or not 1 <= int(text) <= 2**32 - 1:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 2**32 - 1:
         raise _fail("asn", value, "must be AS number 1..4294967295")
     return str(int(text))
 
