@@ -37,6 +37,13 @@ BATCH_SIZE = 5000
 MAX_ERRORS = 1000
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """What a parser passed over on purpose (e.g. statistics lines), by reason."""
+
+    reasons: dict[str, int]
+
+
 class Enricher(Protocol):
     """Annotates a batch of alerts in place."""
 
@@ -83,14 +90,17 @@ class Pipeline:
     campaigns: CampaignSource | None = None
     _indicators: list[Indicator] = field(default_factory=list, init=False, repr=False)
 
-    def records(self, report: RawReport) -> Iterator[Record]:
+    def records(self, report: RawReport) -> Iterator[Record | Skipped]:
         """Parse ``report`` with its named format, or the format its content shows."""
         if report.format and report.format != "auto":
             chosen = parser(report.format)
         else:
             chosen = detect(peek(report.stream), report.filename)  # type: ignore[arg-type]
         report.format = chosen.name
-        return chosen.parse(report)
+        yield from chosen.parse(report)
+        skipped = getattr(chosen, "skipped", None)
+        if skipped:
+            yield Skipped(dict(skipped))
 
     def ingest(self, report: RawReport, *, batch_size: int = BATCH_SIZE,
                progress: Callable[[int], None] | None = None) -> IngestResult:
@@ -140,8 +150,11 @@ class Pipeline:
             result.accepted += len(self._indicators)
         self._indicators = []
 
-    def _route(self, record: Record, report: RawReport, result: IngestResult,
+    def _route(self, record: Record | Skipped, report: RawReport, result: IngestResult,
                conn: Connection | None) -> Alert | None:
+        if isinstance(record, Skipped):
+            result.skipped += sum(record.reasons.values())
+            return None
         if isinstance(record, ParseFailure):
             result.rejected += 1
             if len(result.errors) < MAX_ERRORS:

@@ -391,6 +391,7 @@ class IngestResult(_Model):
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
+    skipped: int = 0
     errors: list[IngestError] = Field(default_factory=list)
 
     def add(self, other: IngestResult, max_errors: int = 1000) -> None:
@@ -398,5 +399,6 @@ class IngestResult(_Model):
         self.accepted += other.accepted
         self.duplicates += other.duplicates
         self.rejected += other.rejected
+        self.skipped += other.skipped
         room = max(0, max_errors - len(self.errors))
         self.errors.extend(other.errors[:room])
