@@ -206,10 +206,15 @@ def _alert_filter(conn: Connection, item: Filter) -> ColumnElement[bool]:
         "class": lambda: _classification(c.classification, item.value),
         "source": lambda: c.source == item.value,
         "observable": lambda: _observable_in_alert(conn, item.value),
-        "case": lambda: c.case_id.in_(select(cases.c.id).where(or_(
-            cases.c.number == item.value.upper(), cases.c.id == item.value))),
+        "case": lambda: c.case_id.in_(_case_ids(conn, item.value)),
     }
     return _negated(conditions[item.field](), item.negate)
+
+
+def _case_ids(conn: Connection, ref: str) -> list[str]:
+    """The case a ``case:`` term names, resolved first so the alerts' case index is used."""
+    query = select(cases.c.id).where(or_(cases.c.number == ref.upper(), cases.c.id == ref))
+    return list(conn.execute(query).scalars())
 
 
 def _case_filter(item: Filter) -> ColumnElement[bool]:
@@ -260,7 +265,12 @@ def _like_text(columns: Sequence[Any], terms: Sequence[Text]) -> list[ColumnElem
 
 def alert_select(conn: Connection, query: SearchQuery,
                  principal: Principal | None) -> Select[Any]:
-    """The alerts a principal may see that match ``query`` (newest first, unlimited)."""
+    """The alerts a principal may see that match ``query``, newest first, unlimited.
+
+    Newest is the latest stored (``id``), or with ``since``/``until`` the latest observed
+    inside the window: each order walks an index (the primary key, ``observed_at``) and
+    stops at the limit instead of sorting every match.
+    """
     binds = _Binds()
     statement = select(alerts)
     if principal is not None and not principal.is_staff:
@@ -277,8 +287,10 @@ def alert_select(conn: Connection, query: SearchQuery,
     else:
         text_terms = _like_text((alerts.c.title, alerts.c.classification, alerts.c.doc),
                                 query.text)
-    return statement.where(and_(True, *text_terms)).order_by(
-        alerts.c.observed_at.desc(), alerts.c.id.desc())
+    statement = statement.where(and_(True, *text_terms))
+    if query.since is not None or query.until is not None:
+        return statement.order_by(alerts.c.observed_at.desc(), alerts.c.id.desc())
+    return statement.order_by(alerts.c.id.desc())
 
 
 def case_select(conn: Connection, query: SearchQuery) -> Select[Any]:
