@@ -3,6 +3,7 @@ negation, visibility per principal (SECURITY B1, B10), triggers keeping the inde
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sqlalchemy import delete, update
 from cases.search.fts import FtsSearch, install_fts
 from cases.services.identity import Principal, Role
 from cases.store.tables import alerts
+from pukara.cli import main
 from pukara.wiring import Services
 from tests.cases.case_kit import MUNTAHA, NMAP, ingest
 from tests.cases.sharing_kit import ANALYST, SharedCase, build_case, make_services
@@ -125,3 +127,17 @@ def test_installing_late_indexes_what_is_there(pukara_home: Path, shared_data: P
         check_integrity(built)
     finally:
         built.close()
+
+
+def test_cli_search_json(pukara_home: Path, shared_data: Path,
+                         capsys: pytest.CaptureFixture[str]) -> None:
+    built = make_services(pukara_home)
+    case = build_case(built, shared_data)
+    built.close()
+    assert main(["search", '"Nmap SYN Port Scan"', "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert set(found) == {"alerts", "cases"}
+    assert [a["title"] for a in found["alerts"]] == [NMAP]
+    assert [c["number"] for c in found["cases"]] == [case.number]
+    assert main(["search", "title:nmap", "--json"]) == 1
+    assert "unknown field 'title'" in capsys.readouterr().err
