@@ -50,10 +50,11 @@ def xorist_observables(shared: Path) -> list[dict[str, str]]:
             if a.type in MISP_TYPES]
 
 
-def make_services(home: Path) -> Services:
-    """Services on a fresh store with the three entities."""
+def make_services(home: Path, database_url: str = "") -> Services:
+    """Services on a fresh store (SQLite under ``home``, or ``database_url``) with the three
+    entities."""
     del home
-    built = build_services(load_settings())
+    built = build_services(load_settings(database_url=database_url))
     built.identity.add_entity(Entity(id="minsa", name="Ministerio de Salud", sector="health",
                                      partners=["essalud"]))
     built.identity.add_entity(Entity(id="essalud", name="EsSalud", sector="health"))

@@ -141,3 +141,24 @@ def test_cli_search_json(pukara_home: Path, shared_data: Path,
     assert [c["number"] for c in found["cases"]] == [case.number]
     assert main(["search", "title:nmap", "--json"]) == 1
     assert "unknown field 'title'" in capsys.readouterr().err
+
+
+def test_postgresql_fallback(pukara_home: Path, shared_data: Path, pg_url: str) -> None:
+    """The same searches on PostgreSQL (ILIKE over the same fields), same visibility."""
+    built = make_services(pukara_home, pg_url)
+    try:
+        case = build_case(built, shared_data)
+        ingest(built, shared_data / MUNTAHA, "suricata", entity_id="bcrp")
+        search = FtsSearch(built.store)
+        found = search.search('"Nmap SYN Port Scan"', ANALYST_PRINCIPAL)
+        assert titles(found) == [NMAP, NMAP]
+        assert [c["number"] for c in found["cases"]] == [case.number]
+        assert titles(search.search('"Nmap SYN Port Scan"', BCRP)) == [NMAP]
+        assert search.search("entity_id:* OR entity:minsa", BCRP) == {"alerts": [],
+                                                                       "cases": []}
+        assert [c["number"] for c in search.search(
+            "observable:0749bae92ca336a02c83d126e04ec628", None)["cases"]] == [case.number]
+        assert len(search.search("entity:minsa observable:192.168.137.1 severity:>=low", None,
+                                 limit=100)["alerts"]) == 6
+    finally:
+        built.close()
