@@ -1,10 +1,11 @@
 """The persistent outbox that feeds Elasticsearch (SECURITY I4, I5).
 
 A row names an alert or a case that changed; it is written in the same transaction as the
-change, so a committed write always has its row and a rolled-back one never does. On SQLite
-:func:`install_outbox_triggers` makes the store fill it by itself (every insert and every
-indexed-field update of alerts and cases, and changes of a case's entities or
-observables); elsewhere the writer calls :func:`enqueue` inside its transaction. A worker
+change, so a committed write always has its row and a rolled-back one never does.
+:func:`install_outbox_triggers` makes the store fill it by itself (SQLite triggers or
+PostgreSQL trigger functions: every insert and every indexed-field update of alerts and
+cases, and changes of a case's entities or observables); a writer may also call
+:func:`enqueue` inside its own transaction. A worker
 drains the rows oldest first and deletes them only after Elasticsearch accepted them
 (at least once). :func:`lag` is what the UI shows.
 """
@@ -50,8 +51,39 @@ def _trigger(name: str, when: str, statement: str) -> str:
     return f"CREATE TRIGGER IF NOT EXISTS {name} {when} BEGIN {statement}; END"
 
 
+_PG_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION pukara_outbox_{name}() RETURNS trigger AS $$ BEGIN "
+    "IF TG_OP = 'DELETE' THEN INSERT INTO search_outbox (kind, object_id, op, enqueued_at, "
+    "attempts) VALUES ('{kind}', OLD.{column}::text, 'index', now(), 0); ELSE "
+    "INSERT INTO search_outbox (kind, object_id, op, enqueued_at, attempts) VALUES ('{kind}', "
+    "NEW.{column}::text, CASE WHEN TG_OP = 'INSERT' AND TG_TABLE_NAME IN ('alerts', 'cases') "
+    "THEN 'create' ELSE 'index' END, now(), 0); END IF; RETURN NULL; END; $$ "
+    "LANGUAGE plpgsql"
+)
+_PG_TRIGGERS = (
+    ("alerts", f"INSERT OR UPDATE OF {_ALERT_FIELDS}", "alert"),
+    ("cases", "INSERT OR UPDATE", "case"),
+    ("case_entities", "INSERT OR DELETE", "case_link"),
+    ("case_observables", "INSERT OR DELETE", "case_link"),
+)
+
+
+def _install_postgresql(conn: Connection) -> None:
+    for name, kind, column in (("alert", "alert", "id"), ("case", "case", "id"),
+                               ("case_link", "case", "case_id")):
+        conn.exec_driver_sql(_PG_FUNCTION.format(name=name, kind=kind, column=column))
+    for table, events, function in _PG_TRIGGERS:
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS pukara_outbox ON {table}")
+        conn.exec_driver_sql(f"CREATE TRIGGER pukara_outbox AFTER {events} ON {table} "
+                             f"FOR EACH ROW EXECUTE FUNCTION pukara_outbox_{function}()")
+
+
 def install_outbox_triggers(conn: Connection) -> bool:
-    """Let the SQLite store fill the outbox in every writing transaction (idempotent)."""
+    """Let the store fill the outbox in every writing transaction (idempotent): SQLite
+    triggers, or PL/pgSQL trigger functions on PostgreSQL."""
+    if conn.dialect.name == "postgresql":
+        _install_postgresql(conn)
+        return True
     if conn.dialect.name != "sqlite":
         return False
     statements = [

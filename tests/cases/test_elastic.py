@@ -267,3 +267,21 @@ def test_live_cluster(queued: SharedCase, monkeypatch: pytest.MonkeyPatch) -> No
         live.indices.delete(index=f"{documents.PREFIX}-*", ignore_unavailable=True)
         for name in documents.templates():
             live.indices.delete_index_template(name=name)
+
+
+def test_postgresql_outbox(pukara_home: Path, shared_data: Path, pg_url: str,
+                           client: Elasticsearch, cluster: FakeCluster) -> None:
+    """The PL/pgSQL triggers fill the outbox the same way; the drain empties it."""
+    built = make_services(pukara_home, pg_url)
+    try:
+        with built.store.write() as conn:
+            assert outbox.install_outbox_triggers(conn) is True
+            assert outbox.install_outbox_triggers(conn) is True
+        case = build_case(built, shared_data)
+        rows = outbox_rows(case)
+        assert len([r for r in rows if r[0] == "alert" and r[2] == "create"]) == 56
+        assert ("case", case.case_id, "create") in rows
+        result = OutboxWorker(built.store, client).drain()
+        assert (result.indexed, result.failed, result.remaining) == (57, 0, 0)
+    finally:
+        built.close()
