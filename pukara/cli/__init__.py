@@ -31,6 +31,7 @@ GROUPS = (
     "scan",
     "audit",
     "demo",
+    "tui",
 )
 
 

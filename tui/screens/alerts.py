@@ -20,20 +20,22 @@ from tui.widgets.safe import literal
 
 PAGE_SIZE = 100
 DEFAULT_QUERY = "status:new"
-COLUMNS = ("✓", "id", "observed", "sev", "TLP", "status", "×", "entity", "title")
+TITLE_WIDTH = 40
+COLUMNS = ("✓", "id", "sev", "TLP", "title", "×", "status", "entity", "observed")
 
 
 def alert_cells(row: dict[str, Any], selected: bool) -> tuple[Any, ...]:
     """The table cells of one alert (untrusted text literal)."""
     return (Text("✓" if selected else " ", style="bold green"), str(row["id"]),
-            row["observed_at"][5:19].replace("T", " "), severity(row["severity"]),
-            tlp(row["tlp"]), status(row["status"]), str(row["count"]),
-            literal(row["entity_id"] or "-", limit=20), literal(row["title"], limit=120))
+            severity(row["severity"]), tlp(row["tlp"], prefix=False),
+            literal(row["title"], limit=TITLE_WIDTH), str(row["count"]), status(row["status"]),
+            literal(row["entity_id"] or "-", limit=20), row["observed_at"][5:19].replace("T", " "))
 
 
 class AlertsScreen(PukaraScreen):
     """The alert queue."""
 
+    SUB_TITLE = "Alerts"
     HELP = ("Query syntax: entity:minsa severity:>=high status:new tlp:amber "
             "class:intrusion-attempts/* source:suricata observable:1.2.3.4 case:none? "
             "since:24h \"a phrase\" word -negated. Enter applies it. Triage keys act on the "

@@ -101,6 +101,7 @@ TITLES = {"cases": "Open cases", "sectors": "By sector / entity",
 class DashboardScreen(PukaraScreen):
     """Alerts per minute, open cases, deadlines, campaigns, indicators, compliance."""
 
+    SUB_TITLE = "Dashboard"
     HELP = "Refreshes on its own every few seconds; r refreshes now."
     BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "refresh", "Refresh")]
 
@@ -135,4 +136,4 @@ class DashboardScreen(PukaraScreen):
             f"/min · {board.get('alerts_total', 0):,} alerts stored"))
         for name in PANELS:
             self.query_one(f"#panel-{name}", Static).update(RENDERERS[name](board))
-        self.sub_title = f"dashboard at {board['generated_at']}"
+        self.sub_title = f"Dashboard at {board['generated_at']}"

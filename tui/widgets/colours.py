@@ -42,10 +42,11 @@ def severity(value: Any) -> Text:
     return Text(word, style=SEVERITY_STYLE.get(word, "default"))
 
 
-def tlp(value: Any) -> Text:
-    """``TLP:AMBER`` in its colour."""
+def tlp(value: Any, *, prefix: bool = True) -> Text:
+    """``TLP:AMBER`` (or ``AMBER`` in a TLP column) in its colour."""
     word = str(value or "-")
-    return Text(f"TLP:{word.upper()}", style=TLP_STYLE.get(word, "default"))
+    shown = f"TLP:{word.upper()}" if prefix else word.upper()
+    return Text(shown, style=TLP_STYLE.get(word, "default"))
 
 
 def status(value: Any) -> Text:

@@ -21,14 +21,14 @@ PANE_LIMIT = 20_000
 
 def visible(value: Any, limit: int = CELL_LIMIT) -> str:
     """``value`` as a single-line-safe string: control and format characters escaped,
-    cut at ``limit`` characters (the remainder counted)."""
+    cut at ``limit`` characters (marked with an ellipsis)."""
     text = "" if value is None else str(value)
     cut = len(text) - limit
     if cut > 0:
         text = text[:limit]
     shown = "".join(ch if ch.isprintable() or ch == " " else
                     ch.encode("unicode_escape").decode("ascii") for ch in text)
-    return f"{shown}… ({cut:,} more characters)" if cut > 0 else shown
+    return f"{shown}…" if cut > 0 else shown
 
 
 def visible_block(value: Any, limit: int = PANE_LIMIT) -> str:
