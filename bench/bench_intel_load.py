@@ -147,7 +147,7 @@ def main() -> None:
                 "database": url.split(":")[0],
                 "generate_seconds": round(generated, 2),
                 "seconds": round(seconds, 2),
-        "cpu_seconds": round(cpu, 2),
+                "cpu_seconds": round(cpu, 2),
                 "attributes_per_s": round(args.attributes / seconds),
                 "rows_written": report.loaded,
                 "rows_stored": stored,
