@@ -7,6 +7,8 @@ source carries (added by hand) takes the case's TLP. Marks only ever raise the T
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +25,7 @@ from cases.store import Store
 from cases.store.tables import alerts, entities, incident_observables, incidents
 from cases.store.tables_cases import case_observables
 from cases.store.tables_sharing import observable_marks
-from pukara.core.errors import InvalidInput, NotFound
+from pukara.core.errors import InvalidInput, NotFound, TLPViolation
 from pukara.core.schema import utcnow
 from pukara.core.taxonomy import TLP
 
@@ -151,6 +153,20 @@ def mark_observable(store: Store, case_ref: str, observable: tuple[str, str], tl
 
 
 
+@contextmanager
+def audited_refusal(store: Store, actor: audit.Actor, export: CaseExport, target: str,
+                    recipient: str | None = None) -> Iterator[None]:
+    """Record a share the TLP policy refused (target, TLP, recipient, reason), then re-raise."""
+    try:
+        yield
+    except TLPViolation as exc:
+        with store.write() as conn:
+            audit.append(conn, actor, "case.share.refused", "case", export.case["id"],
+                         details={"target": target, "tlp": export.tlp.value,
+                                  "recipient": recipient, "reason": exc.message})
+        raise
+
+
 def record_share(store: Store, actor: audit.Actor, export: CaseExport, target: str, *,
                  recipient: str | None = None, details: dict[str, Any] | None = None) -> None:
     """One audit entry for a share or an export, with target, TLP and recipient (J1)."""
@@ -160,4 +176,5 @@ def record_share(store: Store, actor: audit.Actor, export: CaseExport, target: s
                               "recipient": recipient, **(details or {})})
 
 
-__all__ = ["CaseExport", "ExportObservable", "load_case", "mark_observable", "record_share"]
+__all__ = ["CaseExport", "ExportObservable", "audited_refusal", "load_case", "mark_observable",
+           "record_share"]

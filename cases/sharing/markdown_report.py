@@ -18,7 +18,7 @@ from sqlalchemy import select
 from cases.services import audit
 from cases.services.incident_models import load_views
 from cases.sharing import tlp_policy
-from cases.sharing.case_data import CaseExport, record_share
+from cases.sharing.case_data import CaseExport, audited_refusal, record_share
 from cases.store import Store
 from cases.store.tables import incidents
 from pukara.core.config import DeadlineRegime
@@ -120,8 +120,9 @@ def incident_deadlines(store: Store, case_id: str,
 def export_report(store: Store, export: CaseExport, default_regime: DeadlineRegime,
                   actor: audit.Actor, recipient: str | None = None) -> str:
     """Render the report and record the export in the audit log (J1)."""
-    text = render(export, incident_deadlines(store, export.case["id"], default_regime),
-                  recipient)
+    with audited_refusal(store, actor, export, "markdown", recipient):
+        text = render(export, incident_deadlines(store, export.case["id"], default_regime),
+                      recipient)
     record_share(store, actor, export, "markdown", recipient=recipient,
                  details={"bytes": len(text.encode())})
     return text

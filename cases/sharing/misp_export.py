@@ -19,7 +19,7 @@ from pymisp import MISPAttribute, MISPEvent
 
 from cases.services import audit
 from cases.sharing import tlp_policy
-from cases.sharing.case_data import CaseExport, ExportObservable, record_share
+from cases.sharing.case_data import CaseExport, ExportObservable, audited_refusal, record_share
 from cases.store import Store
 from pukara.core.config import Settings
 from pukara.core.errors import ConfigError, ExternalServiceError
@@ -127,7 +127,8 @@ def _add_attribute(result: MispExport, observable: ExportObservable, event_id: s
 def push(store: Store, export: CaseExport, client: MispClient,
          actor: audit.Actor) -> dict[str, Any]:
     """Create or update the case's event on the server (idempotent), audited (J1)."""
-    built = build_event(export)
+    with audited_refusal(store, actor, export, "misp"):
+        built = build_event(export)
     try:
         exists = client.event_exists(built.event.uuid)
         answer = (client.update_event(built.event, pythonify=False) if exists

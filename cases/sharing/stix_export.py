@@ -20,7 +20,7 @@ import stix2
 
 from cases.services import audit
 from cases.sharing import tlp_policy
-from cases.sharing.case_data import CaseExport, ExportObservable, record_share
+from cases.sharing.case_data import CaseExport, ExportObservable, audited_refusal, record_share
 from cases.store import Store
 from pukara.core.taxonomy import TLP
 
@@ -181,7 +181,8 @@ def _sco(sco_type: str, prop: str, value: str) -> Any:
 def export_bundle(store: Store, export: CaseExport, center_name: str, actor: audit.Actor,
                   recipient: str | None = None) -> StixExport:
     """Build the bundle and record the export (target, TLP, recipient) in the audit log."""
-    result = build_bundle(export, center_name, recipient)
+    with audited_refusal(store, actor, export, "stix", recipient):
+        result = build_bundle(export, center_name, recipient)
     record_share(store, actor, export, "stix", recipient=recipient,
                  details={"objects": len(result.bundle.objects),
                           "excluded": len(result.excluded)})

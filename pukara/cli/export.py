@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cases.services import audit
-from cases.sharing.case_data import load_case, record_share
+from cases.sharing.case_data import audited_refusal, load_case, record_share
 from cases.sharing.markdown_report import export_report
 from cases.sharing.misp_export import build_event, misp_client, push
 from cases.sharing.stix_export import export_bundle
@@ -62,7 +62,8 @@ def _document(built: Services, args: argparse.Namespace) -> str:
             summary = push(built.store, export, misp_client(built.settings), CLI_ACTOR)
             info(f"pushed MISP event {summary['event_uuid']} "
                  f"({summary['attributes']} attributes, {summary['excluded']} withheld)")
-        event = build_event(export)
+        with audited_refusal(built.store, CLI_ACTOR, export, "misp-file"):
+            event = build_event(export)
         if not args.push:
             record_share(built.store, CLI_ACTOR, export, "misp-file",
                          details={"attributes": len(event.event.attributes),

@@ -134,6 +134,13 @@ def test_red_case_is_refused_and_nothing_is_pushed(shared_case: SharedCase) -> N
     with pytest.raises(TLPViolation, match="never pushed to MISP"):
         push(built.store, load_case(built.store, shared_case.case_id), fake, ANALYST)
     assert fake.calls == []
+    with built.store.read() as conn:
+        refused = conn.execute(select(audit_log).where(
+            audit_log.c.action == "case.share.refused")).one()
+    assert refused.details == {
+        "target": "misp", "tlp": "red", "recipient": None,
+        "reason": "TLP:RED is for named recipients only: it is never pushed to MISP or "
+                  "exported (SECURITY §3, B6)"}
 
 
 def test_exercise_case_is_refused(shared_case: SharedCase) -> None:
