@@ -48,6 +48,15 @@ class FakeCluster:
     templates: dict[str, Any] = field(default_factory=dict)
     docs: dict[tuple[str, str], tuple[int, dict[str, Any]]] = field(default_factory=dict)
     bulk_ids: list[list[str]] = field(default_factory=list)
+    searches: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def search(self, index: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Record the request; answer every document of the index pattern (no scoring)."""
+        self.searches.append((index, body))
+        prefix = index.rstrip("*")
+        hits = [{"_index": k[0], "_id": k[1], "_source": v[1]}
+                for k, v in self.docs.items() if k[0].startswith(prefix)]
+        return {"took": 1, "timed_out": False, "hits": {"hits": hits[: body["size"]]}}
 
     def bulk(self, body: bytes) -> dict[str, Any]:
         lines = [orjson.loads(line) for line in body.splitlines() if line.strip()]
@@ -95,6 +104,9 @@ class FakeNode(BaseNode):
             answer: dict[str, Any] = {"acknowledged": True}
         elif path.endswith("/_bulk"):
             answer = self.cluster.bulk(body or b"")
+        elif path.endswith("/_search"):
+            answer = self.cluster.search(path.strip("/").split("/")[0].replace("%2A", "*"),
+                                         orjson.loads(body or b"{}"))
         else:
             raise AssertionError(f"the fake cluster does not serve {method} {path}")
         meta = ApiResponseMeta(200, "1.1", HttpHeaders({
@@ -219,6 +231,20 @@ def test_changes_are_versioned_by_outbox_seq(queued: SharedCase, client: Elastic
     assert worker.drain().indexed == 1
     version, source = next(v for k, v in cluster.docs.items() if k[1] == str(icmp))
     assert (version, source["status"]) == (seq, "acknowledged")
+
+
+def test_search_request_and_result_shape(queued: SharedCase, client: Elasticsearch,
+                                         cluster: FakeCluster) -> None:
+    OutboxWorker(queued.built.store, client).drain()
+    found = ElasticSearch(client).search("nmap entity_id:*", BCRP, limit=5)
+    assert [index for index, _ in cluster.searches] == ["pukara-alerts-*"]
+    body = cluster.searches[0][1]
+    assert body["query"]["bool"]["filter"] == [{"terms": {"entity_id": ["bcrp"]}}]
+    assert (body["size"], body["sort"]) == (5, [{"observed_at": "desc"}, {"id": "desc"}])
+    assert found["cases"] == []
+    assert set(found["alerts"][0]) == {
+        "id", "fingerprint", "source", "entity_id", "title", "classification", "severity",
+        "tlp", "status", "observed_at", "last_seen", "count", "hits", "exercise_id", "case_id"}
 
 
 def test_query_body_keeps_the_entity_filter_server_side() -> None:
