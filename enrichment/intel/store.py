@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -284,19 +285,25 @@ class IntelStore:
                 for r in rows
             ]
 
-    def is_active(
-        self, kind: str, last_seen: datetime | None, updated_at: datetime, now: datetime
-    ) -> bool:
-        """Whether an indicator of ``kind`` last seen (or loaded) then still matches now."""
-        period = self.decay.get(ObservableType(kind))
-        if period is None:
-            return True
-        reference = utc(last_seen) or utc(updated_at)
-        return reference is not None and reference + period > now
+    def active_clause(self, now: datetime) -> sa.ColumnElement[bool]:
+        """SQL for "still matches at ``now``": not expired and, per type, not decayed."""
+        c = t.indicators.c
+        reference = sa.func.coalesce(c.last_seen, c.updated_at)
+        decaying = {k.value: p for k, p in self.decay.items() if p is not None}
+        fresh = [
+            sa.and_(c.type == kind, reference > now - period) for kind, period in decaying.items()
+        ]
+        return sa.and_(
+            sa.or_(c.expires_at.is_(None), c.expires_at > now),
+            sa.or_(c.type.not_in(list(decaying)), *fresh),
+        )
 
     def iter_active(self, now: datetime | None = None) -> Iterator[StoredIndicator]:
-        """Stream the indicators that still match: not expired, not decayed."""
-        when = now or utcnow()
+        """Stream the indicators that still match: not expired, not decayed.
+
+        The filter runs in SQL and no datetime column is fetched; tags come as JSON text,
+        decoded once per distinct value (an event's rows share theirs).
+        """
         c = t.indicators.c
         query = sa.select(
             c.type,
@@ -305,24 +312,16 @@ class IntelStore:
             c.event_uuid,
             c.event_info,
             c.threat_level,
-            c.tags,
-            c.last_seen,
-            c.updated_at,
-        ).where(sa.or_(c.expires_at.is_(None), c.expires_at > when))
+            sa.cast(c.tags, sa.Text),
+        ).where(self.active_clause(now or utcnow()))
+        decoded: dict[str, tuple[str, ...]] = {}
         with self.engine.connect() as conn:
             result = conn.execution_options(yield_per=50_000).execute(query)
-            for row in result:
-                if not self.is_active(row.type, row.last_seen, row.updated_at, when):
-                    continue
-                yield StoredIndicator(
-                    row.type,
-                    row.value,
-                    row.source,
-                    row.event_uuid,
-                    row.event_info,
-                    row.threat_level,
-                    tuple(row.tags or ()),
-                )
+            for kind, value, source, event, info, level, tags in result:
+                names = decoded.get(tags)
+                if names is None:
+                    names = decoded[tags] = tuple(orjson.loads(tags or "[]"))
+                yield StoredIndicator(kind, value, source, event, info, level, names)
 
     def stats(self, now: datetime | None = None) -> dict[str, Any]:
         """Counts: total, active, expired, decayed, by type, by source; warninglists; sources."""
