@@ -1,42 +1,92 @@
-"""The composition root of the HTTP server: settings → store → services → FastAPI app.
+"""The composition root of the HTTP server: settings → services → FastAPI app.
 
-``build_app(settings)`` opens the store (integrity check after an unclean stop), sweeps
-interrupted uploads and unreferenced blobs out of the evidence store (SECURITY I2), builds
-identity, the incident service and the live pipeline, and hands them to
-:func:`cases.api.create_app`. ``app_factory``
-is the same for ``uvicorn --factory`` (settings from ``PUKARA_HOME`` and ``PUKARA_*``).
-``PUKARA_FAULT`` arms the crash hooks of the idempotency layer (crash tests only).
+``build_app(settings)`` builds every service once with :func:`pukara.wiring.build_services`
+(store with its integrity check after an unclean stop, evidence store swept of interrupted
+uploads and unreferenced blobs, identity, incidents, the live pipeline) and hands them to
+:func:`cases.api.create_app` (see :func:`api_pipeline` for the alerts route's pipeline).
+Submissions through the API go through the same automatic case opening as the other intake
+channels. ``app_factory`` is the same for
+``uvicorn --factory`` (settings from ``PUKARA_HOME`` and ``PUKARA_*``). ``PUKARA_FAULT``
+arms the crash hooks of the idempotency layer (crash tests only).
 """
 
 from __future__ import annotations
 
+from typing import Any, BinaryIO
+
 from fastapi import FastAPI
+from sqlalchemy import Connection
 
 from cases.api import create_app
 from cases.api.idempotency import FaultHooks
-from cases.services.evidence import EvidenceStore
-from cases.services.identity import Identity
+from cases.services.autocase import CaseOpeningIncidents
+from cases.services.identity import Principal
+from cases.services.incident_models import IncidentUpdate
 from cases.services.incidents import IncidentService
-from cases.store import open_store
-from pukara.core.config import Settings, load_settings
+from pukara.core.config import Settings
+from pukara.core.schema import IncidentReport
 from pukara.pipeline import Pipeline
+from pukara.wiring import Services, build_services
+
+
+class ApiIncidents:
+    """The incident service as the API uses it: submissions open or join a case."""
+
+    def __init__(self, incidents: IncidentService, intake: CaseOpeningIncidents) -> None:
+        self._incidents = incidents
+        self._intake = intake
+
+    def submit(self, conn: Connection, principal: Principal, report: IncidentReport, *,
+               request_id: str | None = None) -> dict[str, Any]:
+        """Store the incident and attach it to a case, in the caller's transaction."""
+        return self._intake.submit(conn, principal, report, request_id=request_id)
+
+    def list_for(self, principal: Principal, *, limit: int = 50, offset: int = 0,
+                 sort: str = "-created_at", status: str | None = None) -> list[dict[str, Any]]:
+        """The incidents ``principal`` may see."""
+        return self._incidents.list_for(principal, limit=limit, offset=offset, sort=sort,
+                                        status=status)
+
+    def get(self, principal: Principal, incident_id: str) -> dict[str, Any]:
+        """One incident, or NotFound."""
+        return self._incidents.get(principal, incident_id)
+
+    def add_update(self, conn: Connection, principal: Principal, incident_id: str,
+                   update: IncidentUpdate, *, request_id: str | None = None) -> dict[str, Any]:
+        """A stage report or update."""
+        return self._incidents.add_update(conn, principal, incident_id, update,
+                                          request_id=request_id)
+
+    def add_evidence(self, conn: Connection, principal: Principal, incident_id: str, *,
+                     filename: str, content_type: str, stream: BinaryIO, max_bytes: int,
+                     request_id: str | None = None) -> dict[str, Any]:
+        """One evidence file, streamed to the evidence store."""
+        return self._incidents.add_evidence(
+            conn, principal, incident_id, filename=filename, content_type=content_type,
+            stream=stream, max_bytes=max_bytes, request_id=request_id)
+
+
+def api_pipeline(services: Services) -> Pipeline:
+    """The live pipeline for ``POST /api/v1/alerts``, which runs inside the API's write
+    transaction: the same parsers, store writes and incident intake as
+    ``services.pipeline``, but without the parts that write on connections of their own
+    (the correlation enricher's sightings, the intel store's indicators). On SQLite those
+    writes wait for the API transaction's lock and fail with "database is locked"; use
+    ``services.pipeline.ingest_in`` here once enrichers write through the caller's
+    connection.
+    """
+    return Pipeline(store=services.store, settings=services.settings,
+                    incidents=services.intake)
 
 
 def build_app(settings: Settings | None = None) -> FastAPI:
-    """The entity API over a freshly opened store; the store closes with the app."""
-    settings = settings or load_settings()
-    store = open_store(settings)
-    identity = Identity(store, pepper=settings.token_pepper.get_secret_value())
-    evidence = EvidenceStore(settings.evidence_dir)
-    evidence.sweep()
-    with store.write() as conn:
-        evidence.remove_orphans(conn)
-    incidents = IncidentService(store, settings, evidence)
-    pipeline = Pipeline(store=store, settings=settings, incidents=incidents)
-    app = create_app(store=store, identity=identity, incidents=incidents,
-                     ingest=pipeline.ingest_in, settings=settings,
+    """The entity API over freshly built services; the store closes with the app."""
+    services = build_services(settings)
+    app = create_app(store=services.store, identity=services.identity,
+                     incidents=ApiIncidents(services.incidents, services.intake),
+                     ingest=api_pipeline(services).ingest_in, settings=services.settings,
                      faults=FaultHooks.from_env())
-    app.router.add_event_handler("shutdown", store.close)
+    app.router.add_event_handler("shutdown", services.close)
     return app
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from cases.store import open_store
 from cases.store.tables import alerts
 from pukara.core import plugins
-from pukara.core.schema import RawReport
+from pukara.core.schema import IngestResult, RawReport
 from pukara.pipeline import Pipeline
 from tests.api.conftest import ENTITY_A, ApiEnv, Principals, make_settings, seed_principals
 
@@ -55,7 +55,8 @@ def test_a_real_suricata_log_is_ingested_as_the_pipeline_does(
     response = client.post("/api/v1/alerts?format=suricata", content=data,
                            headers={**bearer(api_env.tokens.a), **OCTETS})
     assert response.status_code == 200
-    assert response.json() == {"accepted": 14, "duplicates": 15, "rejected": 0, "errors": []}
+    assert response.json() == {"accepted": 14, "duplicates": 15, "rejected": 0, "skipped": 9,
+                               "errors": []}
     with api_env.store.read() as conn:
         rows, total, entities = conn.execute(select(
             func.count(), func.sum(alerts.c.count), func.count(alerts.c.entity_id.distinct())
@@ -68,7 +69,7 @@ def test_a_real_suricata_log_is_ingested_as_the_pipeline_does(
         direct = Pipeline(store=direct_store, settings=make_settings(tmp_path / "direct")).ingest(
             RawReport(stream=stream, source="file", entity_id=ENTITY_A, format="suricata"))
     direct_store.close()
-    assert (direct.accepted, direct.duplicates, direct.rejected) == (14, 15, 0)
+    assert (direct.accepted, direct.duplicates, direct.rejected, direct.skipped) == (14, 15, 0, 9)
 
 
 def test_format_auto_detects(client: TestClient, api_env: ApiEnv, shared_data: Path) -> None:
@@ -127,4 +128,5 @@ def test_no_format_answers_hostile_input_with_a_5xx(hostile_client: tuple[TestCl
     assert response.status_code < 500, response.text
     if response.status_code == 200:
         result = response.json()
-        assert set(result) == {"accepted", "duplicates", "rejected", "errors"}
+        assert set(result) == set(IngestResult.model_fields)
+        assert {"accepted", "duplicates", "rejected", "errors"} <= set(result)

@@ -100,8 +100,8 @@ def test_sigkill_during_keyed_batches_loses_and_doubles_nothing(tmp_path: Path) 
     assert client.retries >= kills_in_flight
     assert sorted(client.acks) == list(range(BATCHES))
     for number, ack in client.acks.items():
-        assert ack == {"accepted": PER_BATCH, "duplicates": 0, "rejected": 0, "errors": []}, (
-            seed, number)
+        assert ack == {"accepted": PER_BATCH, "duplicates": 0, "rejected": 0, "skipped": 0,
+                       "errors": []}, (seed, number)
     database = sqlite3.connect(home / "pukara.db")
     try:
         assert database.execute("PRAGMA integrity_check").fetchone() == ("ok",)

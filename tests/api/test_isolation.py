@@ -150,7 +150,8 @@ def test_alerts_take_the_entity_of_the_token(client: TestClient, api_env: ApiEnv
                            headers={**bearer(api_env.tokens.a), "X-Entity": ENTITY_B,
                                     "content-type": "application/x-ndjson"})
     assert response.status_code == 200
-    assert response.json() == {"accepted": 1, "duplicates": 0, "rejected": 0, "errors": []}
+    assert response.json() == {"accepted": 1, "duplicates": 0, "rejected": 0, "skipped": 0,
+                               "errors": []}
     assert _count(api_env, alerts, entity_id=ENTITY_A) == 1
     assert _count(api_env, alerts, entity_id=ENTITY_B) == 0
 
