@@ -27,13 +27,14 @@ from cases.services.identity import Principal, Role
 from cases.store import Store
 from cases.store.tables import incidents
 from playbooks.actions import ActionTools
-from playbooks.actions.enrich import intel_lookup
+from playbooks.actions.enrich import intel_lookup, yara_lookup
 from playbooks.facts import case_facts
 from playbooks.loader import library
 from playbooks.model import Playbook, Step
 from playbooks.notify.outbox import Outbox
 from playbooks.steps import TERMINAL, StepRunner, set_state, step_row
 from playbooks.tables import ensure_tables, playbook_runs, playbook_steps
+from pukara.core.config import Settings
 from pukara.core.errors import Conflict, NotFound, PermissionDenied
 from pukara.core.schema import utcnow
 from pukara.core.taxonomy import Severity
@@ -462,3 +463,14 @@ def _step_view(step: Step, row: RowMapping) -> dict[str, Any]:
         "finished_at": iso(row["finished_at"]),
         "needs": list(step.needs),
     }
+
+
+def build_playbooks(store: Store, outbox: Outbox, settings: Settings) -> PlaybookEngine:
+    """The engine of one home: the shipped library, intel on the same store, YARA on demand."""
+    tools = ActionTools(
+        intel=intel_lookup(store.engine),
+        yara=yara_lookup(list(settings.yara_rule_dirs), settings.cache_dir),
+        evidence_root=settings.evidence_dir,
+        center_name=settings.center_name,
+    )
+    return PlaybookEngine(store, outbox, tools)

@@ -12,7 +12,14 @@ from cases.services import case_links, timeline
 from cases.services.evidence import EvidenceStore
 from cases.store.tables import evidence
 from cases.store.tables_cases import case_observables
-from playbooks.actions import ActionContext, ActionFailed, ActionResult, IntelLookup, action
+from playbooks.actions import (
+    ActionContext,
+    ActionFailed,
+    ActionResult,
+    IntelLookup,
+    YaraLookup,
+    action,
+)
 
 
 @action("re-enrich")
@@ -76,5 +83,23 @@ def intel_lookup(engine: Engine) -> IntelLookup:
             return []
         return [hit.model_dump(mode="json")
                 for hit in matcher.index().match(observable_type, value)]
+
+    return lookup
+
+
+def yara_lookup(rule_dirs: list[Path], cache_dir: Path) -> YaraLookup:
+    """A YARA lookup over the national rules plus ``rule_dirs``, compiled on first use."""
+    from enrichment.yara.compiler import default_sources
+    from enrichment.yara.engines import open_scanner
+
+    state: dict[str, Any] = {}
+
+    def lookup(path: Path) -> list[str]:
+        if "scanner" not in state:
+            state["scanner"] = open_scanner(default_sources(rule_dirs), cache_dir)[0]
+        result = state["scanner"].scan_file(path)
+        if result.error:
+            raise ActionFailed(f"YARA could not scan {path.name}: {result.error}")
+        return sorted(f"{match.namespace}:{match.rule}" for match in result.matches)
 
     return lookup
