@@ -19,6 +19,8 @@ from cases.services.timeline import TimelineService
 from cases.services.triage import TriageService
 from cases.store import Store, open_store
 from enrichment.intel.store import IntelStore
+from playbooks.engine import PlaybookEngine, build_playbooks
+from playbooks.notify import Notifications, build_notifications
 from pukara.core.config import Settings, load_settings
 from pukara.enrichment_wiring import LiveEnrichment
 from pukara.pipeline import Pipeline
@@ -47,6 +49,8 @@ class Services:
     evidence: EvidenceStore
     incidents: IncidentService
     intake: CaseOpeningIncidents
+    notifications: Notifications
+    playbooks: PlaybookEngine
 
     def close(self) -> None:
         """Release the store (records a clean stop)."""
@@ -69,12 +73,15 @@ def build_services(settings: Settings | None = None) -> Services:
                         campaigns=enrichment, incidents=intake,
                         indicators=IntelStore(store.engine))
     cases = CaseService(store)
+    notifications = build_notifications(store, settings.home)
     return Services(settings=settings, store=store, identity=identity,
                     alerts=AlertService(store), pipeline=pipeline,
                     triage=TriageService(store), cases=cases,
                     case_merge=CaseMergeService(store, cases), tasks=TaskService(store),
                     timeline=TimelineService(store), picture=PictureService(store, settings),
-                    evidence=evidence, incidents=incidents, intake=intake)
+                    evidence=evidence, incidents=incidents, intake=intake,
+                    notifications=notifications,
+                    playbooks=build_playbooks(store, notifications.outbox, settings))
 
 
 __all__ = ["Services", "Store", "build_services", "open_engine", "open_store"]
