@@ -50,12 +50,13 @@ from pukara.core.taxonomy import TLP, Severity
 MAX_RESULTS = 1000
 _ALERT_OBSERVABLES = ("(SELECT group_concat(json_extract(j.value, '$.value'), ' ') "
                       "FROM json_each({row}.doc, '$.observables') AS j)")
-_ALERT_COLUMNS = "title, observables, signature, classification"
+_ALERT_COLUMNS = "title, observables, signature, classification, entity"
 
 
 def _alert_values(row: str) -> str:
     return (f"{row}.id, {row}.title, {_ALERT_OBSERVABLES.format(row=row)}, "
-            f"coalesce(json_extract({row}.doc, '$.signature'), ''), {row}.classification")
+            f"coalesce(json_extract({row}.doc, '$.signature'), ''), {row}.classification, "
+            f"coalesce({row}.entity_id, '')")
 
 
 _CASE_SOURCE = (
@@ -83,7 +84,8 @@ def _statements() -> list[str]:
     return [
         _trigger("alerts_fts_ai", "AFTER INSERT ON alerts", [alert_insert]),
         _trigger("alerts_fts_ad", "AFTER DELETE ON alerts", [alert_delete]),
-        _trigger("alerts_fts_au", "AFTER UPDATE OF title, classification, doc ON alerts",
+        _trigger("alerts_fts_au",
+                 "AFTER UPDATE OF title, classification, doc, entity_id ON alerts",
                  [alert_delete, alert_insert]),
         _CASE_SOURCE,
         _trigger("cases_fts_ai", "AFTER INSERT ON cases",
@@ -120,12 +122,13 @@ def install_fts(conn: Connection) -> bool:
     ).scalar_one()
     conn.exec_driver_sql(
         "CREATE VIRTUAL TABLE IF NOT EXISTS alerts_fts USING fts5(title, observables, "
-        "signature, classification, content='alerts_fts_source', content_rowid='rid')")
+        "signature, classification, entity, content='alerts_fts_source', "
+        "content_rowid='rid')")
     conn.exec_driver_sql(
         f"CREATE VIEW IF NOT EXISTS alerts_fts_source AS SELECT alerts.id AS rid, "
         f"alerts.title, {_ALERT_OBSERVABLES.format(row='alerts')} AS observables, "
         "coalesce(json_extract(alerts.doc, '$.signature'), '') AS signature, "
-        "alerts.classification FROM alerts")
+        "alerts.classification, coalesce(alerts.entity_id, '') AS entity FROM alerts")
     conn.exec_driver_sql(
         "CREATE VIRTUAL TABLE IF NOT EXISTS cases_fts USING fts5(title, description, "
         "observables, content='cases_fts_source', content_rowid='rid')")
@@ -244,15 +247,28 @@ def _match_ids(table: str, rowid: str, expression: str, binds: _Binds, *,
 
 
 def _fts_text(table: str, rowid: str, terms: Sequence[Text], extra: Sequence[str],
-              binds: _Binds) -> list[ColumnElement[bool]]:
+              binds: _Binds, *, narrow: str = "") -> list[ColumnElement[bool]]:
+    """MATCH conditions for the text terms; ``narrow`` (an entity column filter) only
+    shortens the candidate lists, the SQL filter on the row stays the authority."""
     positives = [fts_string(t.text) for t in terms if not t.negate] + list(extra)
     negatives = [fts_string(t.text) for t in terms if t.negate]
     found = []
     if positives:
-        found.append(_match_ids(table, rowid, " ".join(positives), binds, negate=False))
+        expression = " ".join([*positives, narrow] if narrow else positives)
+        found.append(_match_ids(table, rowid, expression, binds, negate=False))
     if negatives:
-        found.append(_match_ids(table, rowid, " OR ".join(negatives), binds, negate=True))
+        expression = " OR ".join(negatives)
+        if narrow:
+            expression = f"{narrow} AND ({expression})"
+        found.append(_match_ids(table, rowid, expression, binds, negate=True))
     return found
+
+
+def _entity_narrowing(query: SearchQuery, principal: Principal | None) -> str:
+    if principal is not None and not principal.is_staff:
+        return f"entity : {fts_string(str(principal.entity_id))}"
+    wanted = query.values("entity")
+    return f"entity : {fts_string(wanted[0].value)}" if wanted else ""
 
 
 def _like_text(columns: Sequence[Any], terms: Sequence[Text]) -> list[ColumnElement[bool]]:
@@ -283,7 +299,8 @@ def alert_select(conn: Connection, query: SearchQuery,
         statement = statement.where(alerts.c.observed_at < query.until)
     if conn.dialect.name == "sqlite":
         observed = [f"observables : {fts_string(f.value)}" for f in query.values("observable")]
-        text_terms = _fts_text("alerts_fts", "alerts.id", query.text, observed, binds)
+        text_terms = _fts_text("alerts_fts", "alerts.id", query.text, observed, binds,
+                               narrow=_entity_narrowing(query, principal))
     else:
         text_terms = _like_text((alerts.c.title, alerts.c.classification, alerts.c.doc),
                                 query.text)

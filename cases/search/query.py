@@ -9,8 +9,9 @@
 Terms are separated by spaces; all must hold. ``field:value`` filters (a value may be
 quoted), ``"quoted phrases"``, bare words, and ``-`` in front of any of them negates it.
 A field name of letters that is not one of :data:`FIELDS` is refused, naming the allowed
-ones. Anything else — ``entity_id:*``, ``_id:x``, ``OR``, ``AND``, ``*``, parentheses — is
-plain text to look for, never an operator: it can only narrow the result (SECURITY B10).
+ones. Anything else — ``entity_id:*``, ``_id:x``, ``OR``, ``AND``, parentheses — is plain
+text to look for, never an operator: it can only narrow the result (SECURITY B10). A term
+with no letter or digit (``*``, ``()``) has nothing to look for and is dropped.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def parse(text: str | None, *, now: datetime | None = None) -> SearchQuery:
                 raise InvalidInput(f"query term {position}: unknown field {name!r} (fields: "
                                    f"{', '.join(FIELDS)})", field="query")
             filters.append(_filter(name, value, term.negate, position))
-        else:
+        elif any(ch.isalnum() for ch in term.token):
             words.append(Text(term.token.strip(), phrase=term.quoted, negate=term.negate))
     return _with_times(SearchQuery(tuple(filters), tuple(words), source=text),
                        now or utcnow())

@@ -62,6 +62,10 @@ def test_lucene_words_kept_verbatim() -> None:
         Text("entity_id:*"), Text("OR"), Text("_id:42"))
 
 
+def test_terms_without_words_are_dropped() -> None:
+    assert parse('* () "" -* nmap', now=NOW).text == (Text("nmap"),)
+
+
 def test_unknown_field_names_the_allowed_ones() -> None:
     with pytest.raises(InvalidInput) as caught:
         parse("entity:minsa title:ransom", now=NOW)
