@@ -30,6 +30,7 @@ GROUPS = (
     "intel",
     "scan",
     "audit",
+    "playbook",
     "demo",
     "tui",
 )
