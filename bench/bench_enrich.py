@@ -6,7 +6,8 @@ real public-DNS and RFC 1918 warninglists; 200 entities owning a /16 each; alert
 observables (entity source address, destination address, domain, URL, sha256) of which
 about one in ten hits an indicator. The index is built once (timed separately); then the
 constituency, intel and correlation enrichers each run over the same batches (correlation
-writes its sightings to SQLite on a file). Alert construction is not timed.
+writes its sightings to SQLite on a file, through the case store's engine: WAL,
+``synchronous=FULL``). Alert construction is not timed.
 
 Usage: ``.venv/bin/python bench/bench_enrich.py [batches] [batch_size] [--gc-tuned]
 [--pool=N]``.
@@ -27,8 +28,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import sqlalchemy as sa
-
+from cases.store.engine import make_engine
 from enrichment.constituency import Constituency, ConstituencyEnricher
 from enrichment.correlation import CorrelationEnricher
 from enrichment.intel.matcher import IntelIndex
@@ -159,7 +159,7 @@ def main() -> None:
         gc.set_threshold(100_000, 50, 100)
     total = count * size
     with tempfile.TemporaryDirectory(prefix="pukara-bench-enrich-") as tmp:
-        engine = sa.create_engine(f"sqlite:///{tmp}/bench.db")
+        engine = make_engine(f"sqlite:///{tmp}/bench.db")  # the store's: WAL, synchronous=FULL
         metadata.create_all(engine)
         seconds = {
             "constituency": timed(ConstituencyEnricher(Constituency(entities)), batches),

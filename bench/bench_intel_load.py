@@ -25,8 +25,8 @@ import uuid
 from pathlib import Path
 
 import orjson
-import sqlalchemy as sa
 
+from cases.store.engine import make_engine
 from enrichment.intel.loaders import load_misp_feed
 from enrichment.intel.store import IntelStore
 from enrichment.intel.tables import metadata
@@ -128,7 +128,7 @@ def main() -> None:
         )
         generated = time.perf_counter() - started
         url = args.database_url or f"sqlite:///{tmp}/bench.db"
-        engine = sa.create_engine(url)
+        engine = make_engine(url)  # the case store's engine: WAL, synchronous=FULL on SQLite
         metadata.drop_all(engine)
         metadata.create_all(engine)
         store = IntelStore(engine)

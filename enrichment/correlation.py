@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from enrichment.intel import tables as t
 from enrichment.intel.matcher import IntelIndex, IntelMatcher
@@ -216,8 +216,10 @@ class CorrelationEnricher:
                 for e in campaign.entity_ids
                 if e in pairs and pairs[e].saved_last_seen != pairs[e].last_seen
             )
-        self._save_sightings(dirty)
-        self._save_campaigns(changed)
+        if dirty or changed:
+            with self.engine.begin() as conn:  # one transaction a batch
+                self._save_sightings(conn, dirty)
+                self._save_campaigns(conn, changed)
         self.campaigns = news
         self._mark(touched)
 
@@ -322,34 +324,33 @@ class CorrelationEnricher:
                 if not any(h.kind == "correlation" and h.observable == key[1] for h in alert.hits):
                     alert.hits.append(hit.model_copy())
 
-    def _save_sightings(self, dirty: set[tuple[str, str, str]]) -> None:
+    def _save_sightings(self, conn: Connection, dirty: set[tuple[str, str, str]]) -> None:
         if not dirty:
             return
-        with self.engine.begin() as conn:
-            native = conn.dialect.name == "sqlite"
-            rows: list[tuple[Any, ...]] = []
-            for exercise, key, entity in dirty:
-                s = self._sightings[(exercise, key)][entity]
-                s.saved_last_seen = s.last_seen
-                if native:
-                    rows.append(
-                        (
-                            exercise,
-                            key,
-                            entity,
-                            sqlite_time(s.first_seen),
-                            sqlite_time(s.last_seen),
-                            s.count,
-                            orjson.dumps(s.fingerprints).decode(),
-                        )
+        native = conn.dialect.name == "sqlite"
+        rows: list[tuple[Any, ...]] = []
+        for exercise, key, entity in dirty:
+            s = self._sightings[(exercise, key)][entity]
+            s.saved_last_seen = s.last_seen
+            if native:
+                rows.append(
+                    (
+                        exercise,
+                        key,
+                        entity,
+                        sqlite_time(s.first_seen),
+                        sqlite_time(s.last_seen),
+                        s.count,
+                        orjson.dumps(s.fingerprints).decode(),
                     )
-                else:
-                    rows.append(
-                        (exercise, key, entity, s.first_seen, s.last_seen, s.count, s.fingerprints)
-                    )
-            append(conn, t.sightings, SIGHTING_COLUMNS, rows)
+                )
+            else:
+                rows.append(
+                    (exercise, key, entity, s.first_seen, s.last_seen, s.count, s.fingerprints)
+                )
+        append(conn, t.sightings, SIGHTING_COLUMNS, rows)
 
-    def _save_campaigns(self, changed: list[Campaign]) -> None:
+    def _save_campaigns(self, conn: Connection, changed: list[Campaign]) -> None:
         if not changed:
             return
         now = utcnow()
@@ -371,8 +372,7 @@ class CorrelationEnricher:
         stmt = stmt.on_conflict_do_update(
             index_elements=["key"], set_={n: stmt.excluded[n] for n in names}
         )
-        with self.engine.begin() as conn:
-            executemany(conn, stmt, rows)
+        executemany(conn, stmt, rows)
         for campaign in changed:
             campaign.saved_last_seen = campaign.last_seen
 
