@@ -227,7 +227,18 @@ def _typed(field: str, value: Any) -> Any:
     return value
 
 
+def _coerce(left: Any, right: Any) -> tuple[Any, Any]:
+    """A quoted level next to a ranked field compares by rank: ``case.severity >= 'high'``."""
+    for ranked in (Severity, TLP):
+        if isinstance(left, ranked) and isinstance(right, str) and not isinstance(right, ranked):
+            return left, ranked(right) if right in ranked.__members__.values() else None
+        if isinstance(right, ranked) and isinstance(left, str) and not isinstance(left, ranked):
+            return ranked(left) if left in ranked.__members__.values() else None, right
+    return left, right
+
+
 def _compare(op: str, left: Any, right: Any) -> bool:
+    left, right = _coerce(left, right)
     if op in ("in", "not in"):
         try:
             found = left in right if not isinstance(right, str) else str(left) in right
