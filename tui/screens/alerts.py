@@ -21,7 +21,8 @@ from tui.widgets.safe import literal
 PAGE_SIZE = 100
 DEFAULT_QUERY = "status:new"
 TITLE_WIDTH = 40
-COLUMNS = ("✓", "id", "sev", "TLP", "title", "×", "status", "entity", "observed")
+COLUMNS = (("✓", 1), ("id", 6), ("sev", 8), ("TLP", 7), ("title", TITLE_WIDTH), ("×", 6),
+           ("status", 12), ("entity", 12), ("observed", 14))
 
 
 def alert_cells(row: dict[str, Any], selected: bool) -> tuple[Any, ...]:
@@ -82,8 +83,8 @@ class AlertsScreen(PukaraScreen):
     def on_mount(self) -> None:
         """Columns, first page, live timer."""
         table = self.query_one("#table", DataTable)
-        for name in COLUMNS:
-            table.add_column(name, key=name)
+        for name, width in COLUMNS:
+            table.add_column(name, key=name, width=width)
         table.focus()
         self.action_reload()
         self.set_interval(self.pukara.refresh_seconds, self._tick)

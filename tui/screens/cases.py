@@ -17,7 +17,8 @@ from tui.widgets.colours import severity, status, tlp
 from tui.widgets.safe import literal
 
 PAGE_SIZE = 100
-COLUMNS = ("number", "sev", "TLP", "title", "status", "alerts", "entities", "assignee")
+COLUMNS = (("number", 16), ("sev", 8), ("TLP", 7), ("title", 36), ("status", 11),
+           ("alerts", 6), ("entities", 20), ("assignee", 12))
 
 
 def case_cells(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -65,8 +66,8 @@ class CasesScreen(PukaraScreen):
     def on_mount(self) -> None:
         """Columns and the first page."""
         table = self.query_one("#table", DataTable)
-        for name in COLUMNS:
-            table.add_column(name, key=name)
+        for name, width in COLUMNS:
+            table.add_column(name, key=name, width=width)
         table.focus()
         self.action_reload()
 

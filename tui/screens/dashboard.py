@@ -23,8 +23,8 @@ def _table(*columns: str) -> Table:
     table = Table(expand=True, show_edge=False, pad_edge=False, box=None,
                   header_style="bold")
     for index, name in enumerate(columns):
-        table.add_column(name, justify="right" if index else "left",
-                         no_wrap=index > 0, overflow="ellipsis")
+        table.add_column(name, justify="right" if index else "left", no_wrap=True,
+                         overflow="ellipsis", ratio=2 if index == 0 else 1)
     return table
 
 
@@ -52,12 +52,13 @@ def sectors_panel(board: dict[str, Any]) -> RenderableType:
 def deadlines_panel(board: dict[str, Any]) -> RenderableType:
     """Reporting deadlines overdue and due soon."""
     lists = board["deadlines"]
-    table = _table("incident", "stage", "state")
+    table = _table("incident", "entity", "stage")
     for state, style in (("overdue", "bold red"), ("due_soon", "yellow")):
         for item in lists[state][:8]:
-            table.add_row(literal(f"{item['tracking_number']} {item['entity_id']}"),
-                          literal(",".join(item["stages"])),
-                          Text(state.replace("_", " "), style=style))
+            stages = item["stages"]
+            more = f" +{len(stages) - 1}" if len(stages) > 1 else ""
+            table.add_row(literal(item["tracking_number"]), literal(item["entity_id"]),
+                          Text(f"{stages[0]}{more}", style=style))
     summary = Text(f"{len(lists['overdue'])} overdue · {len(lists['due_soon'])} due soon")
     return Group(summary, table) if table.row_count else summary
 

@@ -17,7 +17,8 @@ from tui.screens.base import PukaraScreen
 from tui.widgets.colours import severity, status
 from tui.widgets.safe import label_value, literal
 
-COLUMNS = ("id", "name", "sector", "tier", "cases", "incidents")
+COLUMNS = (("id", 10), ("name", 28), ("sector", 12), ("tier", 4), ("cases", 5),
+           ("incidents", 9))
 
 
 def _compliance(value: dict[str, Any] | None) -> Text:
@@ -76,8 +77,8 @@ class EntitiesScreen(PukaraScreen):
     def on_mount(self) -> None:
         """Columns and rows."""
         table = self.query_one("#table", DataTable)
-        for name in COLUMNS:
-            table.add_column(name, key=name)
+        for name, width in COLUMNS:
+            table.add_column(name, key=name, width=width)
         table.focus()
         self.action_reload()
 
