@@ -72,6 +72,11 @@ class OutboxWorker:
         self.backoff = backoff
         self.sleep = sleep
 
+    def lag(self) -> dict[str, Any]:
+        """The index lag for the UI: pending changes, oldest one's age, dead letters."""
+        with self.store.read() as conn:
+            return outbox.lag(conn)
+
     def drain(self, limit: int = 10_000) -> DrainResult:
         """Send up to ``limit`` queued changes; ExternalServiceError if the cluster is down."""
         with self.store.read() as conn:

@@ -205,8 +205,7 @@ def test_cluster_down_keeps_the_backlog_and_drains_in_order(
     with pytest.raises(ExternalServiceError, match="unreachable after 4 attempts"):
         worker.drain()
     assert sleeps == [0.5, 1.0, 2.0]
-    with queued.built.store.read() as conn:
-        backlog = outbox.lag(conn)
+    backlog = worker.lag()
     assert backlog["pending"] == len(outbox_rows(queued))
     assert backlog["lag_seconds"] is not None
     cluster.down = False
