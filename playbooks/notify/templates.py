@@ -37,6 +37,8 @@ FIELDS = ("center", "entity_name", "case_number", "case_title", "classification"
           "advisory_title", "summary", "step_name", "step_id", "run_id", "role", "prompt",
           "playbook_title")
 MAX_FIELD = 4000
+#: fields that may span lines; every other field is folded to one line (it may reach a subject)
+MULTILINE = frozenset({"message", "summary", "prompt"})
 
 
 class TemplateRefused(InvalidInput):
@@ -52,12 +54,16 @@ class Rendered:
 
 
 def safe_context(values: Mapping[str, object]) -> dict[str, str]:
-    """Only the known fields, each as plain text (no objects reach the template)."""
+    """Only the known fields, each as plain text (no objects reach the template); one-line
+    fields have CR, LF and control characters folded (SECURITY D11)."""
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
         raise InvalidInput(f"unknown template field {unknown[0]!r}", field="context")
-    return {name: ("" if values.get(name) is None else str(values.get(name)))[:MAX_FIELD]
-            for name in FIELDS}
+    context = {}
+    for name in FIELDS:
+        text = ("" if values.get(name) is None else str(values.get(name)))[:MAX_FIELD]
+        context[name] = text if name in MULTILINE else one_line(text)
+    return context
 
 
 class Templates:
