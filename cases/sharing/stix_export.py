@@ -137,7 +137,8 @@ def _labels(case: dict[str, Any]) -> list[str]:
 
 def _add_observable(builder: _Builder, observable: ExportObservable, incident_id: str,
                     created: datetime) -> None:
-    pattern_path, sco_type, prop = _PATTERNS.get(observable.type, (None, "", ""))
+    kind = "ipv6" if observable.type == "cidr" and ":" in observable.value else observable.type
+    pattern_path, sco_type, prop = _PATTERNS.get(kind, (None, "", ""))
     if not sco_type:
         return
     key = f"{observable.type}:{observable.value}"

@@ -8,8 +8,10 @@ test runs only when ``PUKARA_TEST_MISP_URL`` (and ``PUKARA_TEST_MISP_KEY``) are 
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,6 +82,20 @@ def test_event_loads_back_with_pymisp(shared_case: SharedCase) -> None:
         ("sha1", SHA1, True, 1, "tlp:green"),
         ("sha256", SHA256, True, 1, "tlp:green"),
     }
+
+
+def test_event_tags_are_valid_machine_tags(shared_case: SharedCase, shared_data: Path) -> None:
+    """Every event tag exists in the real MISP taxonomies (tlp, PAP, rsit)."""
+    built = build_event(load_case(shared_case.built.store, shared_case.case_id))
+    known = set()
+    for name in ("tlp", "pap", "rsit"):
+        taxonomy = json.loads((shared_data / "taxonomies" / f"{name}.machinetag.json")
+                              .read_text())
+        namespace = taxonomy["namespace"]
+        known |= {f"{namespace}:{p['value']}" for p in taxonomy["predicates"]}
+        known |= {f'{namespace}:{v["predicate"]}="{e["value"]}"'
+                  for v in taxonomy.get("values", []) for e in v["entry"]}
+    assert {t.name for t in built.event.tags} <= known
 
 
 def test_red_and_amber_strict_attributes_never_leave(shared_case: SharedCase) -> None:
