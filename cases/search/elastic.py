@@ -208,8 +208,10 @@ def query_body(query: SearchQuery, *, kind: str, entity_ids: list[str] | None) -
     if span:
         filters.append({"range": {when: span}})
     for term in query.text:
-        clause = {"multi_match": {"query": term.text, "fields": text, "operator": "and",
-                                  "type": "phrase" if term.phrase else "best_fields"}}
+        match: dict[str, Any] = {"query": term.text, "fields": text, "type": "phrase"}
+        if not term.phrase:
+            match.update(type="best_fields", operator="and")
+        clause = {"multi_match": match}
         (must_not if term.negate else must).append(clause)
     return {"bool": {"filter": filters, "must": must, "must_not": must_not}}
 
