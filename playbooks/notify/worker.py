@@ -11,8 +11,8 @@ mark-sent transaction itself and so are stored exactly once. A failure waits
 ``backoff × 2^(attempts-1)`` (capped at one hour); after ``max_attempts`` the row is ``dead``
 and audited, never dropped.
 
-``PUKARA_OUTBOX_FAULT=pause-after-deliver`` (tests only) makes the worker stop between a
-successful delivery and the mark, so a test can kill it exactly there.
+``PUKARA_OUTBOX_FAULT=pause-after-deliver[:<channel>]`` (tests only) makes the worker stop
+between a successful delivery (on that channel) and the mark, so a test can kill it there.
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ class OutboxWorker:
         except DeliveryFailed as exc:
             self._failed(row, str(exc), exc.permanent, result)
             return
-        if os.environ.get(FAULT_ENV) == "pause-after-deliver":
+        fault = os.environ.get(FAULT_ENV, "")
+        if fault in ("pause-after-deliver", f"pause-after-deliver:{row['channel']}"):
             time.sleep(3600)
         self._sent(row, channel, result)
 
