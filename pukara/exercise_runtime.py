@@ -1,0 +1,136 @@
+"""The exercises' part of the composition root: ``deliver``, the API for bots, one run.
+
+The exercise engine never imports the pipeline or the server (ARCHITECTURE, "Exercises
+inject through the front door"): this module hands it ``pipeline.ingest`` as ``deliver`` and
+the intel store, and — when bots play — serves the real entity API on 127.0.0.1 (an
+ephemeral port, uvicorn in a thread) with the incident service wrapped so submissions made
+with a run's participant tokens carry the run's ``exercise_id``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+from cases.api import create_app
+from cases.services import audit
+from enrichment.intel.store import IntelStore
+from playbooks.exercises import runs
+from playbooks.exercises.bots import BotSwarm
+from playbooks.exercises.engine import ExerciseEngine, wait
+from playbooks.exercises.model import Scenario
+from playbooks.exercises.participants import (
+    ExerciseTaggingIncidents,
+    issue_tokens,
+    revoke_tokens,
+)
+from playbooks.exercises.scoring import scoreboard
+from pukara.wiring import Services
+
+COORDINATOR = audit.Actor("exercise-coordinator")
+
+
+def build_engine(services: Services, **options: Any) -> ExerciseEngine:
+    """An engine whose injects enter through ``pipeline.ingest`` and the intel store."""
+    return ExerciseEngine(services.store, services.pipeline.ingest,
+                          intel=IntelStore(services.store.engine),
+                          workdir=services.settings.home / "exercises", **options)
+
+
+@dataclass
+class ApiServer:
+    """The real entity API on loopback, in a thread."""
+
+    server: uvicorn.Server
+    thread: threading.Thread
+    url: str = ""
+
+    def stop(self) -> None:
+        """Ask uvicorn to exit and wait for it."""
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def start_api(services: Services) -> ApiServer:
+    """Serve the entity API on 127.0.0.1:<ephemeral> and return once it listens."""
+    app = create_app(store=services.store, identity=services.identity,
+                     incidents=ExerciseTaggingIncidents(services.incidents, services.intake),
+                     ingest=services.pipeline.ingest_in, settings=services.settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                            access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="exercise-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the exercise API server did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return ApiServer(server, thread, f"http://127.0.0.1:{port}")
+
+
+@dataclass
+class RunOptions:
+    """How ``run`` plays a scenario."""
+
+    speed: float = 60.0
+    bots: list[str] | None = None  # None: no bots; ["all"]: every participant
+    timeout: float | None = None
+    engine_options: dict[str, Any] = field(default_factory=dict)
+
+
+def run(services: Services, scenario: Scenario, options: RunOptions,
+        on_created: Any = None) -> dict[str, Any]:
+    """Create, start and play one run to its end; the scoreboard and the inject log."""
+    participants = scenario.participant_ids(services.identity.entities())
+    wanted = options.bots or []
+    bot_ids = participants if "all" in wanted else [e for e in participants if e in wanted]
+    exercise_id = runs.create(services.store, scenario, participants, bot_ids,
+                              speed=options.speed, actor=COORDINATOR)
+    if on_created is not None:
+        on_created(exercise_id)
+    engine = build_engine(services, **options.engine_options)
+    api = start_api(services) if bot_ids else None
+    swarm = None
+    try:
+        if api is not None:
+            tokens = issue_tokens(services.identity, services.store, exercise_id, bot_ids)
+            swarm = BotSwarm(services.store, exercise_id, api.url, tokens)
+            swarm.start()
+        engine.start()
+        engine.transition(exercise_id, "start", COORDINATOR)
+        timeout = options.timeout or (scenario.ends_at / options.speed + 60)
+        wait(services.store, exercise_id, timeout)
+    finally:
+        if swarm is not None:
+            swarm.stop()
+        engine.stop()
+        if api is not None:
+            api.stop()
+        with services.store.write() as conn:
+            revoke_tokens(conn, exercise_id)
+    return summary(services, exercise_id, swarm)
+
+
+def summary(services: Services, exercise_id: str, swarm: BotSwarm | None) -> dict[str, Any]:
+    """The ``exercise run --json`` document."""
+    board = scoreboard(services.store, exercise_id)
+    state = runs.status(services.store, exercise_id)
+    return {
+        "exercise_id": exercise_id, "status": board["status"],
+        "scores": [{"entity": s["entity"], "sector": s["sector"], "points": s["points"],
+                    "max_points": s["max_points"], "met": s["met"], "missed": s["missed"],
+                    "pending": s["pending"],
+                    "mean_minutes_to_report": s["mean_minutes_to_report"]}
+                   for s in board["scores"]],
+        "sectors": board["sectors"],
+        "injects": [{k: i[k] for k in ("id", "kind", "state", "lateness_seconds", "result")}
+                    for i in state["injects"]],
+        "bot_requests": len(swarm.sent) if swarm else 0,
+        "bot_errors": swarm.errors[:20] if swarm else [],
+    }
