@@ -104,7 +104,8 @@ class Retry(_Strict):
 
     def delay(self, failures: int) -> timedelta:
         """The wait after the ``failures``-th failure (exponential, capped at one day)."""
-        return min(parse_offset(self.backoff) * (2 ** max(failures - 1, 0)), timedelta(days=1))
+        wait: timedelta = parse_offset(self.backoff) * (2 ** max(failures - 1, 0))
+        return min(wait, timedelta(days=1))
 
 
 class ActionCall(_Strict):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cases.store import Store
-from playbooks.notify.channels import EmailChannel, InboxChannel, WebhookChannel
+from playbooks.notify.channels import Channel, EmailChannel, InboxChannel, WebhookChannel
 from playbooks.notify.config import NotifyConfig, load_notify_config
 from playbooks.notify.outbox import Outbox
 from playbooks.notify.templates import Templates
@@ -33,8 +33,8 @@ def build_notifications(store: Store, home: Path | None = None,
         config = load_notify_config(home) if home else NotifyConfig()
     override = home / "templates" / "notify" if home else None
     templates = Templates(override)
-    channels = {"email": EmailChannel(config.smtp), "webhook": WebhookChannel(config),
-                "inbox": InboxChannel()}
+    channels: dict[str, Channel] = {"email": EmailChannel(config.smtp),
+                                    "webhook": WebhookChannel(config), "inbox": InboxChannel()}
     return Notifications(outbox=Outbox(store, config, templates),
                          worker=OutboxWorker(store, config, channels))
 
