@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -66,6 +67,11 @@ class AlertsScreen(PukaraScreen):
         self.selected: set[int] = set()
         self.live = True
         self.detail_id: int | None = None
+        #: pages shown so far, and when the last was asked for and painted (perf_counter;
+        #: the benchmark reads them)
+        self.loads = 0
+        self.requested_at = 0.0
+        self.painted_at = 0.0
 
     def compose(self) -> ComposeResult:
         """Query line, status line, table and detail pane."""
@@ -96,6 +102,7 @@ class AlertsScreen(PukaraScreen):
 
     def action_reload(self) -> None:
         """Fetch the current page again."""
+        self.requested_at = time.perf_counter()
         query = AlertQuery(text=self.query_text, sort=self.sort, offset=self.page_offset,
                            limit=PAGE_SIZE)
         self.call(self.client.alert_page, query, then=self.show_page, group="page")
@@ -111,8 +118,13 @@ class AlertsScreen(PukaraScreen):
         if keep is not None and str(keep) in {str(r["id"]) for r in page.rows}:
             table.move_cursor(row=table.get_row_index(str(keep)))
         self._status()
+        self.call_after_refresh(self._painted)
         if page.rows and self._cursor_id() != self.detail_id:
             self._load_detail()
+
+    def _painted(self) -> None:
+        self.painted_at = time.perf_counter()
+        self.loads += 1
 
     def _status(self) -> None:
         first = self.page.offset + 1 if self.page.rows else 0
