@@ -14,15 +14,14 @@ composition root), which also queues "case opened on your report" to the reporti
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import RowMapping, select, update
 
 from cases.services import audit, timeline
-from cases.services.case_models import find_case, iso
+from cases.services.case_models import find_case
 from cases.services.identity import Principal, Role
 from cases.store import Store
 from cases.store.tables import incidents
@@ -32,6 +31,7 @@ from playbooks.facts import case_facts
 from playbooks.loader import library
 from playbooks.model import Playbook, Step
 from playbooks.notify.outbox import Outbox
+from playbooks.runs import Loaded, insert_run, load_run, run_ids_of_case, run_view
 from playbooks.steps import TERMINAL, StepRunner, set_state, step_row
 from playbooks.tables import ensure_tables, playbook_runs, playbook_steps
 from pukara.core.config import Settings
@@ -93,68 +93,8 @@ class PlaybookEngine:
                     f"(run {existing})",
                     field="playbook",
                 )
-            run_id = self._insert_run(conn, playbook, case["id"], actor, now)
+            run_id = insert_run(conn, playbook, case["id"], actor, now)
         self.advance(run_id, now=now)
-        return run_id
-
-    @staticmethod
-    def _insert_run(
-        conn: Any, playbook: Playbook, case_id: str, actor: audit.Actor, now: datetime
-    ) -> str:
-        run_id = str(uuid.uuid4())
-        conn.execute(
-            insert(playbook_runs).values(
-                id=run_id,
-                case_id=case_id,
-                playbook_id=playbook.id,
-                playbook_version=playbook.version,
-                definition=playbook.model_dump(mode="json", by_alias=True),
-                state="running",
-                started_by=actor.name,
-                started_at=now,
-                updated_at=now,
-                finished_at=None,
-            )
-        )
-        conn.execute(
-            insert(playbook_steps),
-            [
-                {
-                    "run_id": run_id,
-                    "step_id": step.id,
-                    "position": index,
-                    "kind": step.kind,
-                    "state": "pending",
-                    "attempts": 0,
-                    "next_attempt_at": None,
-                    "task_id": None,
-                    "error": None,
-                    "output": {},
-                    "decided_by": None,
-                    "created_at": now,
-                    "started_at": None,
-                    "finished_at": None,
-                    "updated_at": now,
-                }
-                for index, step in enumerate(playbook.steps)
-            ],
-        )
-        timeline.record(
-            conn,
-            case_id,
-            "playbook.start",
-            actor,
-            f"playbook {playbook.id} v{playbook.version} started: {playbook.title}",
-            details={"run_id": run_id},
-        )
-        audit.append(
-            conn,
-            actor,
-            "playbook.start",
-            "case",
-            case_id,
-            details={"run_id": run_id, "playbook": playbook.id, "version": playbook.version},
-        )
         return run_id
 
     def matching(self, case_ref: str) -> list[Playbook]:
@@ -235,21 +175,8 @@ class PlaybookEngine:
                 break
         return self._finish_if_done(run_id, now)
 
-    def _load(self, run_id: str) -> tuple[RowMapping, Playbook, dict[str, RowMapping]]:
-        with self.store.read() as conn:
-            run = (
-                conn.execute(select(playbook_runs).where(playbook_runs.c.id == run_id))
-                .mappings()
-                .first()
-            )
-            if run is None:
-                raise NotFound(f"no playbook run {run_id}")
-            rows = (
-                conn.execute(select(playbook_steps).where(playbook_steps.c.run_id == run_id))
-                .mappings()
-                .all()
-            )
-        return run, Playbook.model_validate(run["definition"]), {r["step_id"]: r for r in rows}
+    def _load(self, run_id: str) -> Loaded:
+        return load_run(self.store, run_id)
 
     def _step_once(
         self, run: RowMapping, playbook: Playbook, states: dict[str, RowMapping], now: datetime
@@ -416,53 +343,11 @@ class PlaybookEngine:
 
     def status(self, case_ref: str) -> list[dict[str, Any]]:
         """Every run on a case with each step's state, owner and times."""
-        with self.store.read() as conn:
-            case_id = find_case(conn, case_ref)["id"]
-            run_ids = list(
-                conn.execute(
-                    select(playbook_runs.c.id)
-                    .where(playbook_runs.c.case_id == case_id)
-                    .order_by(playbook_runs.c.started_at)
-                ).scalars()
-            )
-        return [self.run_view(run_id) for run_id in run_ids]
+        return [self.run_view(run_id) for run_id in run_ids_of_case(self.store, case_ref)]
 
     def run_view(self, run_id: str) -> dict[str, Any]:
         """One run as JSON."""
-        run, playbook, states = self._load(run_id)
-        return {
-            "run_id": run["id"],
-            "case_id": run["case_id"],
-            "playbook": run["playbook_id"],
-            "version": run["playbook_version"],
-            "title": playbook.title,
-            "state": run["state"],
-            "started_by": run["started_by"],
-            "started_at": iso(run["started_at"]),
-            "finished_at": iso(run["finished_at"]),
-            "steps": [_step_view(step, states[step.id]) for step in playbook.steps],
-        }
-
-
-def _step_view(step: Step, row: RowMapping) -> dict[str, Any]:
-    owner = step.task.owner if step.task else step.approval.role if step.approval else "system"
-    return {
-        "id": step.id,
-        "name": step.name,
-        "phase": step.phase,
-        "kind": step.kind,
-        "owner": owner,
-        "state": row["state"],
-        "attempts": row["attempts"],
-        "next_attempt_at": iso(row["next_attempt_at"]),
-        "error": row["error"],
-        "task_id": row["task_id"],
-        "decided_by": row["decided_by"],
-        "output": row["output"],
-        "started_at": iso(row["started_at"]),
-        "finished_at": iso(row["finished_at"]),
-        "needs": list(step.needs),
-    }
+        return run_view(load_run(self.store, run_id))
 
 
 def build_playbooks(store: Store, outbox: Outbox, settings: Settings) -> PlaybookEngine:
