@@ -11,7 +11,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 
@@ -19,18 +19,41 @@ from cases.search.query import parse
 from cases.search.service import SearchBackend, search_backend
 from cases.services import audit, timeline
 from cases.services.alert_filter import AlertFilter
-from cases.services.tasks import task_view
-from cases.services.triage import DISMISS_REASONS
+from cases.services.alerts import AlertService
+from cases.services.cases import CaseService
+from cases.services.identity import Identity
+from cases.services.picture import PictureService
+from cases.services.tasks import TaskService, task_view
+from cases.services.timeline import TimelineService
+from cases.services.triage import DISMISS_REASONS, TriageService
+from cases.store import Store
 from cases.store.tables_cases import case_tasks
 from enrichment.intel.matcher import IntelMatcher, parse_value
 from enrichment.intel.store import IntelStore
+from pukara.core.config import Settings
 from pukara.core.errors import InvalidInput, NotFound
 from pukara.core.schema import utcnow
 from tui.client import queries
 from tui.client.base import EXPORT_FORMATS, AlertQuery, CaseQuery, Page
 
-if TYPE_CHECKING:
-    from pukara.wiring import Services
+
+class CaseServices(Protocol):
+    """What LocalClient uses of ``pukara.wiring.Services`` (named here, not imported: the
+    composition root is above the TUI)."""
+
+    settings: Settings
+    store: Store
+    identity: Identity
+    alerts: AlertService
+    triage: TriageService
+    cases: CaseService
+    tasks: TaskService
+    timeline: TimelineService
+    picture: PictureService
+
+    def close(self) -> None:
+        """Release the store."""
+        ...
 
 Clock = Callable[[], datetime]
 MAX_PAGE = 1000
@@ -52,9 +75,9 @@ def _limit(limit: int) -> int:
 
 
 class LocalClient:
-    """CaseClient over ``Services`` (the embedded store)."""
+    """CaseClient over the services of the embedded store."""
 
-    def __init__(self, services: Services, *, actor: audit.Actor | None = None,
+    def __init__(self, services: CaseServices, *, actor: audit.Actor | None = None,
                  clock: Clock = utcnow) -> None:
         self.services = services
         self.actor = actor or local_actor()
