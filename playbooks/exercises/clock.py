@@ -8,7 +8,6 @@ slot moves by exactly the pause (OpenAEV #1395, #2798: no "inject too old" after
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,7 +24,7 @@ class Clock:
     ended_at: datetime | None = None
 
     @classmethod
-    def of(cls, row: Mapping[str, Any]) -> Clock:
+    def of(cls, row: Any) -> Clock:
         """The clock of an ``exercises`` row."""
         return cls(speed=float(row["speed"]), started_at=row["started_at"],
                    paused_at=row["paused_at"], paused_seconds=float(row["paused_seconds"] or 0),
@@ -54,9 +53,9 @@ class Clock:
             return 0.0
         end = min(moment, self.ended_at) if self.ended_at else moment
         paused = 0.0
-        for start, stop in pauses:
-            stop = stop or end
-            overlap = (min(stop, end) - max(start, self.started_at)).total_seconds()
+        for start, resumed in pauses:
+            until = resumed or end
+            overlap = (min(until, end) - max(start, self.started_at)).total_seconds()
             paused += max(0.0, overlap)
         wall = (end - self.started_at).total_seconds() - paused
         return max(0.0, wall * self.speed)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -32,7 +32,7 @@ def parse_offset(value: Any) -> float:
 
 def format_offset(seconds: float) -> str:
     """Seconds of exercise time → ``T+H:MM:SS``."""
-    whole = int(round(seconds))
+    whole = round(seconds)
     return f"T+{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
@@ -53,13 +53,27 @@ class Status(StrEnum):
     FINISHED = "FINISHED"
 
 
+class Member(Protocol):
+    """What a selector looks at: an entity's id and sector."""
+
+    @property
+    def id(self) -> str:
+        """The entity id."""
+        ...
+
+    @property
+    def sector(self) -> str:
+        """The entity's sector."""
+        ...
+
+
 class Selector(_Strict):
     """Which participants an inject targets: entity ids and/or sectors (empty: everyone)."""
 
     entities: list[str] = Field(default_factory=list)
     sectors: list[str] = Field(default_factory=list)
 
-    def picks(self, entity: Entity) -> bool:
+    def picks(self, entity: Member) -> bool:
         """True when ``entity`` is selected (an empty selector selects everyone)."""
         if not self.entities and not self.sectors:
             return True

@@ -11,6 +11,7 @@ are covered. The audit log keeps its entries (it is append-only); the purge adds
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from typing import Any
 
@@ -32,10 +33,8 @@ REFERENCE_COLUMNS = {"cases": "case_id", "incidents": "incident_id", "alerts": "
 
 
 def _all_tables() -> list[Table]:
-    try:  # the playbook and notification tables join the case metadata when imported
+    with contextlib.suppress(ImportError):  # playbook/notification tables join on import
         importlib.import_module("playbooks.tables")
-    except ImportError:
-        pass
     return [t for md in (case_metadata, intel_metadata) for t in md.sorted_tables]
 
 

@@ -12,7 +12,6 @@ Coordinators add manual points with a comment (audited). Per-sector aggregates s
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from statistics import mean
@@ -170,7 +169,7 @@ class _Stub:
     sector: str
 
 
-def add_manual_score(store: Store, exercise_id: str, entity_id: str, points: int,
+def add_manual_score(store: Store, exercise_id: str, entity_id: str, *, points: int,
                      comment: str, actor: audit.Actor) -> None:
     """A coordinator's points (may be negative) with a mandatory comment; audited."""
     if not comment.strip():

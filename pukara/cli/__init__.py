@@ -32,6 +32,7 @@ GROUPS = (
     "audit",
     "playbook",
     "demo",
+    "exercise",
     "tui",
 )
 

@@ -78,14 +78,15 @@ def _http_beacon(host: str, args: dict[str, Any]) -> Packets:
 
 
 def _tls_sni(host: str, args: dict[str, Any]) -> Packets:
-    from scapy.layers.tls.extensions import ServerName, TLS_Ext_ServerName
-    from scapy.layers.tls.handshake import TLSClientHello
-    from scapy.layers.tls.record import TLS
+    from scapy.layers.tls import extensions, handshake, record
 
+    layers: Any = (record.TLS, handshake.TLSClientHello, extensions.TLS_Ext_ServerName,
+                   extensions.ServerName)
+    tls, client_hello, sni_extension, server_name = layers
     sni = str(args["sni"]).encode()
-    hello = TLS(msg=[TLSClientHello(
+    hello = tls(msg=[client_hello(
         ciphers=[0x1301, 0x1302, 0xC02F],
-        ext=[TLS_Ext_ServerName(servernames=[ServerName(servername=sni)])])])
+        ext=[sni_extension(servernames=[server_name(servername=sni)])])])
     yield from _tcp_session(host, str(args.get("c2_ip", "198.18.0.99")), 443, bytes(hello),
                             b"")
 
