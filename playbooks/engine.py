@@ -258,16 +258,18 @@ class PlaybookEngine:
 
     # -- people ----------------------------------------------------------------------
 
-    def approve(
-        self,
-        run_id: str,
-        step_id: str,
-        principal: Principal,
-        *,
-        note: str = "",
-        now: datetime | None = None,
-    ) -> str:
+    def approve(self, run_id: str, step_id: str, principal: Principal, *, note: str = "",
+                now: datetime | None = None) -> str:
         """A coordinator (or admin) approves a waiting approval step; audited."""
+        return self._decide(run_id, step_id, principal, approved=True, note=note, now=now)
+
+    def reject(self, run_id: str, step_id: str, principal: Principal, *, note: str = "",
+               now: datetime | None = None) -> str:
+        """Refuse a waiting approval: the step fails (``retry`` asks again); audited."""
+        return self._decide(run_id, step_id, principal, approved=False, note=note, now=now)
+
+    def _decide(self, run_id: str, step_id: str, principal: Principal, *, approved: bool,
+                note: str, now: datetime | None) -> str:
         now = now or self.clock()
         run, playbook, _ = self._load(run_id)
         step = self._step(playbook, step_id)
@@ -276,34 +278,23 @@ class PlaybookEngine:
         if principal.role not in APPROVERS[step.approval.role]:
             raise PermissionDenied(f"approving {step_id} needs the {step.approval.role} role")
         actor = principal.actor()
+        verdict = "approved" if approved else "rejected"
         with self.store.write() as conn:
             if step_row(conn, run_id, step_id)["state"] != "waiting":
                 raise Conflict(f"step {step_id} is not waiting for approval", field="step")
-            set_state(
-                conn,
-                run,
-                step,
-                "done",
-                now=now,
-                actor=actor,
-                note=f"approved by {actor.name}",
-                decided_by=actor.name,
-                output={"approved_by": actor.name, "note": note},
-            )
-            audit.append(
-                conn,
-                actor,
-                "playbook.approve",
-                "case",
-                run["case_id"],
-                details={"run_id": run_id, "step_id": step_id},
-            )
+            set_state(conn, run, step, "done" if approved else "failed", now=now, actor=actor,
+                      note=f"{verdict} by {actor.name}" + (f": {note}" if note else ""),
+                      decided_by=actor.name, output={verdict + "_by": actor.name, "note": note},
+                      error=None if approved else f"rejected by {actor.name}: {note}"[:2000])
+            audit.append(conn, actor, f"playbook.{'approve' if approved else 'reject'}", "case",
+                         run["case_id"], details={"run_id": run_id, "step_id": step_id})
         return self.advance(run_id, now=now)
 
     def retry(
         self, run_id: str, step_id: str, actor: audit.Actor, *, now: datetime | None = None
     ) -> str:
-        """Send a failed action step back to pending for a fresh set of attempts."""
+        """Send a failed step (an action out of attempts, a rejected approval) back to
+        pending for a fresh set of attempts; audited."""
         now = now or self.clock()
         run, playbook, _ = self._load(run_id)
         step = self._step(playbook, step_id)

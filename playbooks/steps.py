@@ -324,44 +324,17 @@ class StepRunner:
         )
 
     @staticmethod
-    def _failed(
-        conn: Connection,
-        run: RowMapping,
-        step: Step,
-        attempt: int,
-        *,
-        exc: Exception,
-        now: datetime,
-        actor: audit.Actor,
-    ) -> None:
+    def _failed(conn: Connection, run: RowMapping, step: Step, attempt: int, *,
+                exc: Exception, now: datetime, actor: audit.Actor) -> None:
         call = step.action
         assert call is not None
         error = f"{type(exc).__name__}: {exc}"[:2000]
         retryable = isinstance(exc, RETRYABLE) or not isinstance(exc, PukaraError | TypeError)
         if retryable and attempt < call.retry.attempts:
             wait = call.retry.delay(attempt)
-            set_state(
-                conn,
-                run,
-                step,
-                "pending",
-                now=now,
-                actor=actor,
-                note=f"attempt {attempt} failed ({error}); next in {wait}",
-                attempts=attempt,
-                error=error,
-                next_attempt_at=now + wait,
-            )
+            set_state(conn, run, step, "pending", now=now, actor=actor,
+                      note=f"attempt {attempt} failed ({error}); next in {wait}",
+                      attempts=attempt, error=error, next_attempt_at=now + wait)
             return
-        set_state(
-            conn,
-            run,
-            step,
-            "failed",
-            now=now,
-            actor=actor,
-            note=error,
-            attempts=attempt,
-            error=error,
-            next_attempt_at=None,
-        )
+        set_state(conn, run, step, "failed", now=now, actor=actor, note=error,
+                  attempts=attempt, error=error, next_attempt_at=None)

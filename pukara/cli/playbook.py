@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def register(subparsers: Sub) -> None:
-    """Add ``playbook list|show|validate|run|status|approve|retry|tick|deliver``."""
+    """Add ``playbook list|show|validate|run|status|approve|reject|retry|tick|deliver``."""
     parser = subparsers.add_parser("playbook", help="incident playbooks on cases")
     commands = parser.add_subparsers(dest="playbook_command", required=True)
     _add(commands, "list", run_list, "the playbooks of the library", [])
@@ -35,6 +35,9 @@ def register(subparsers: Sub) -> None:
          [("playbook", {}), ("case", {}), ("--as", {"dest": "user", "default": "cli"})])
     _add(commands, "status", run_status, "the playbook runs of a case", [("case", {})])
     _add(commands, "approve", run_approve, "approve a waiting approval step",
+         [("run", {}), ("step", {}), ("--as", {"dest": "user", "required": True}),
+          ("--note", {"default": ""})])
+    _add(commands, "reject", run_reject, "reject a waiting approval step (retry asks again)",
          [("run", {}), ("step", {}), ("--as", {"dest": "user", "required": True}),
           ("--note", {"default": ""})])
     _add(commands, "retry", run_retry, "retry a failed action step",
@@ -131,11 +134,7 @@ def run_run(args: argparse.Namespace) -> int:
     with services() as built:
         run_id = built.playbooks.start(args.playbook, args.case, audit.Actor(args.user))
         view = built.playbooks.run_view(run_id)
-    if args.json:
-        emit_json(view)
-    else:
-        _show_runs([view])
-    return 0
+    return _print_run(args, view)
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -154,6 +153,18 @@ def run_approve(args: argparse.Namespace) -> int:
     with services() as built:
         built.playbooks.approve(args.run, args.step, _user(built, args.user), note=args.note)
         view = built.playbooks.run_view(args.run)
+    return _print_run(args, view)
+
+
+def run_reject(args: argparse.Namespace) -> int:
+    """Reject a waiting step as a coordinator or admin user."""
+    with services() as built:
+        built.playbooks.reject(args.run, args.step, _user(built, args.user), note=args.note)
+        view = built.playbooks.run_view(args.run)
+    return _print_run(args, view)
+
+
+def _print_run(args: argparse.Namespace, view: dict[str, Any]) -> int:
     if args.json:
         emit_json(view)
     else:
@@ -166,11 +177,7 @@ def run_retry(args: argparse.Namespace) -> int:
     with services() as built:
         built.playbooks.retry(args.run, args.step, audit.Actor(args.user))
         view = built.playbooks.run_view(args.run)
-    if args.json:
-        emit_json(view)
-    else:
-        _show_runs([view])
-    return 0
+    return _print_run(args, view)
 
 
 def run_tick(args: argparse.Namespace) -> int:
