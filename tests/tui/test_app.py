@@ -236,3 +236,35 @@ async def test_help_lists_the_keys_of_the_current_screen(client: LocalClient) ->
         await settle(pilot)
         entities = [str(r[0]) for r in rows(app)]
         assert entities == ["bcrp", "minsa"]
+
+
+async def test_export_a_case_as_markdown(client: LocalClient, tmp_path: Any,
+                                         monkeypatch: Any) -> None:
+    number = open_case(client)
+    monkeypatch.chdir(tmp_path)
+    app = make_app(client, start="cases")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.press("e")
+        await settle(pilot)
+        assert isinstance(app.screen, ChoiceDialog)
+        await pilot.press("down", "down", "enter")  # misp stix [markdown]
+        await settle(pilot)
+        written = (tmp_path / f"{number}.md").read_text(encoding="utf-8")
+        assert "# CASE\\-" in written and "Port scan on minsa" in written
+        assert [n.message for n in app._notifications][-1] == f"wrote {tmp_path / number}.md"
+
+
+async def test_command_palette_offers_every_screen(client: LocalClient) -> None:
+    app = make_app(client)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for name in ("Dashboard", "Alerts", "Cases", "Entities", "Intel"):
+            assert f"Go to {name}" in titles
+        go = next(c for c in app.get_system_commands(app.screen) if c.title == "Go to Intel")
+        go.callback()
+        await settle(pilot)
+        assert type(app.screen).__name__ == "IntelScreen"
