@@ -237,3 +237,30 @@ def test_start_by_hand_and_not_twice(built, shared_data: Path) -> None:  # noqa:
     assert [r["playbook"] for r in built.playbooks.status(case_id)] == [
         "ddos", "malware-infection"]
     assert built.playbooks.on_case_opened(case_id) == []
+
+
+def test_case_opened_on_an_entity_report_is_told_once(built, shared_data: Path) -> None:  # noqa: F811
+    from cases.services.identity import Principal, Role
+    from collectors.sources.files import FileSource
+    from tests.playbooks.kit import MINSA_MAIL
+
+    with FileSource().open_report(shared_data / "email" / "mail_3.eml", entity_id="minsa",
+                                  fmt="eml") as report:
+        assert built.pipeline.ingest(report).accepted == 1
+    [case] = built.cases.list()
+    view = built.cases.get(case["id"])
+    [incident] = view["incidents"]
+    assert built.playbooks.on_case_opened(case["id"]) == []
+    assert built.playbooks.on_case_opened(case["id"]) == []
+    with built.store.read() as conn:
+        rows = conn.execute(select(outbox.c.kind, outbox.c.channel, outbox.c.recipient)
+                            .order_by(outbox.c.id)).all()
+    assert [tuple(r) for r in rows] == [("case-opened", "inbox", "minsa"),
+                                        ("case-opened", "email", MINSA_MAIL)]
+    built.notifications.worker.run_once()
+    [message] = built.notifications.outbox.inbox_for(Principal(Role.REPORTER, 1,
+                                                               entity_id="minsa"))
+    assert message["subject"] == (f"CSIRT: caso {case['number']} abierto sobre su reporte "
+                                  f"{incident['tracking_number']}").replace(
+        "CSIRT", built.settings.center_name)
+    assert f"Título: {case['title']}" in message["body"]
