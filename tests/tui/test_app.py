@@ -9,7 +9,18 @@ from sqlalchemy import select
 from textual.widgets import DataTable, Input, Static, TabbedContent
 
 from cases.store.tables import alerts
-from tests.tui.conftest import ANALYST, NMAP, make_app, open_case, plain, settle
+from pukara.core.schema import Observable
+from tests.tui.conftest import (
+    ANALYST,
+    FROZEN,
+    NMAP,
+    frozen,
+    hostile_alert,
+    make_app,
+    open_case,
+    plain,
+    settle,
+)
 from tui.app import PukaraApp
 from tui.client.local import LocalClient
 from tui.screens.alerts import AlertsScreen
@@ -268,3 +279,39 @@ async def test_command_palette_offers_every_screen(client: LocalClient) -> None:
         go.callback()
         await settle(pilot)
         assert type(app.screen).__name__ == "IntelScreen"
+
+
+async def test_new_alerts_appear_without_a_key_press(client: LocalClient) -> None:
+    app = PukaraApp(client, clock=frozen, refresh_seconds=0.2, start="alerts")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, AlertsScreen)
+        await query(pilot, "source:constructed")
+        assert len(rows(app)) == 1
+        later = hostile_alert().model_copy(update={
+            "title": "Second constructed alert", "observed_at": FROZEN,
+            "observables": [Observable(type="domain", value="second.example", role="dst")]})
+        client.services.pipeline.ingest_alerts([later])
+        loads = screen.loads
+        while screen.loads < loads + 2:
+            await pilot.pause(0.1)
+        titles = [str(r[4]) for r in rows(app)]
+        assert len(titles) == 2 and titles[0] == "Second constructed alert"
+        assert titles[1].startswith("[@click=app.quit]x[/]")
+
+
+async def test_help_in_a_case_tab_lists_the_tab_keys(client: LocalClient) -> None:
+    open_case(client)
+    app = make_app(client, start="cases")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        app.screen.query_one(TabbedContent).active = "tab-tasks"
+        app.screen.query_one("#tasks-table", DataTable).focus()
+        await pilot.press("question_mark")
+        await settle(pilot)
+        text = plain(app.screen.query_one(Static))
+        for words in ("Export", "Mark done", "Reassign"):
+            assert words in text

@@ -25,6 +25,17 @@ def _rows(bindings: list[BindingType]) -> list[tuple[str, str]]:
     return rows
 
 
+def screen_bindings(screen: Screen[Any]) -> list[BindingType]:
+    """The screen's own keys, then those of our widgets around the focus (a case tab)."""
+    found = list(getattr(screen, "BINDINGS", []))
+    focused = screen.focused
+    if focused is not None:
+        for node in focused.ancestors_with_self:
+            if node is not screen and type(node).__module__.startswith("tui."):
+                found.extend(getattr(node, "BINDINGS", []))
+    return found
+
+
 class HelpScreen(ModalScreen[None]):
     """Keys of one screen; escape or ? closes it."""
 
@@ -41,7 +52,7 @@ class HelpScreen(ModalScreen[None]):
                       expand=True, show_edge=False)
         table.add_column("key", style="bold", no_wrap=True)
         table.add_column("action")
-        for key, description in _rows(list(getattr(self.of, "BINDINGS", []))):
+        for key, description in _rows(screen_bindings(self.of)):
             table.add_row(key, description)
         for entry in SCREENS:
             table.add_row(entry.key, f"go to {entry.title}")
