@@ -171,9 +171,25 @@ class PlaybookEngine:
             run, playbook, states = self._load(run_id)
             if run["state"] != "running":
                 return str(run["state"])
+            if self._cancel_if_closed(run, now):
+                return "cancelled"
             if not self._step_once(run, playbook, states, now):
                 break
         return self._finish_if_done(run_id, now)
+
+    def _cancel_if_closed(self, run: RowMapping, now: datetime) -> bool:
+        """A run on a closed case stops (state ``cancelled``), recorded on the timeline."""
+        with self.store.write() as conn:
+            if find_case(conn, run["case_id"])["status"] != "closed":
+                return False
+            changed = conn.execute(update(playbook_runs).where(
+                playbook_runs.c.id == run["id"], playbook_runs.c.state == "running").values(
+                state="cancelled", finished_at=now, updated_at=now)).rowcount
+            if changed:
+                timeline.record(conn, run["case_id"], "playbook.cancel", audit.SYSTEM,
+                                f"playbook {run['playbook_id']} cancelled: the case is closed",
+                                details={"run_id": run["id"]})
+            return True
 
     def _load(self, run_id: str) -> Loaded:
         return load_run(self.store, run_id)

@@ -264,3 +264,47 @@ def test_case_opened_on_an_entity_report_is_told_once(built, shared_data: Path) 
                                   f"{incident['tracking_number']}").replace(
         "CSIRT", built.settings.center_name)
     assert f"Título: {case['title']}" in message["body"]
+
+
+def test_outside_action_left_running_by_a_dead_process_is_run_again(
+        built, shared_data: Path) -> None:  # noqa: F811
+    from datetime import datetime
+
+    from sqlalchemy import update
+
+    from playbooks.engine import STALE_RUNNING
+
+    misp = FlakyMisp(failures=0)
+    built.playbooks.tools.misp_client = misp
+    case_id = open_case(built, shared_data / "shadowserver" / "compromised_website.csv",
+                        classification="intrusions/defacement")
+    (run_id,) = built.playbooks.on_case_opened(case_id)
+    driver = Driver(built, case_id)
+    driver.finish_tasks()
+    built.playbooks.tick(driver.now)
+    driver.finish_tasks()
+    built.playbooks.tick(driver.now)
+    crashed_at: datetime = driver.now
+    with built.store.write() as conn:  # the state a process leaves when killed mid-push
+        conn.execute(update(playbook_steps).where(
+            playbook_steps.c.run_id == run_id, playbook_steps.c.step_id == "restore").values(
+            state="done"))
+        conn.execute(update(playbook_steps).where(
+            playbook_steps.c.run_id == run_id, playbook_steps.c.step_id == "share").values(
+            state="running", attempts=1, updated_at=crashed_at))
+    assert built.playbooks.tick(crashed_at + STALE_RUNNING / 2) == 1
+    assert states(built.playbooks.run_view(run_id))["share"] == "running"
+    assert built.playbooks.tick(crashed_at + STALE_RUNNING) == 0
+    share = next(s for s in built.playbooks.run_view(run_id)["steps"] if s["id"] == "share")
+    assert (share["state"], share["attempts"], share["output"]["pushed"]) == ("done", 2, True)
+    assert list(misp.events) == [event_uuid(case_id)]
+
+
+def test_closing_the_case_cancels_its_runs(built, shared_data: Path) -> None:  # noqa: F811
+    case_id = open_case(built, shared_data / "shadowserver" / "phish_url.csv")
+    (run_id,) = built.playbooks.on_case_opened(case_id)
+    built.cases.close(case_id, "true-positive", "phishing site taken down", ANALYST)
+    assert built.playbooks.tick() == 0
+    assert built.playbooks.run_view(run_id)["state"] == "cancelled"
+    actions = [e["action"] for e in built.cases.get(case_id)["timeline"]]
+    assert actions.count("playbook.cancel") == 1
