@@ -103,7 +103,8 @@ def test_submission_model_is_the_report_minus_server_owned_fields() -> None:
     ("entity_id", ENTITY_B), ("created_by", "admin"), ("stored_path", "/etc/passwd"),
     ("sha256", "0" * 64), ("tlp_origin", ENTITY_B), ("role", "admin"), ("token", "pk_x"),
     ("is_exercise", True), ("exercise_id", "ex-1"), ("source", "misp"), ("raw", "forged"),
-    ("attachments", []), ("id", str(uuid.uuid4())), ("tracking_number", "INC-1"),
+    ("attachments", []), ("id", "6f99d8bd-42d0-4a2f-8c97-3f07963b4a3f"),
+    ("tracking_number", "INC-1"),
     ("status", "closed"),
 ])
 def test_mass_assignment_is_refused(client: TestClient, api_env: ApiEnv, field: str,
