@@ -66,7 +66,10 @@ class IncidentSink(Protocol):
 class CampaignSource(Protocol):
     """The correlation enricher: campaigns created or joined in the last batch."""
 
-    campaigns: list[Campaign]
+    @property
+    def campaigns(self) -> list[Campaign]:
+        """Campaigns created or joined by new entities in the last batch."""
+        ...
 
 
 class IndicatorSink(Protocol):
