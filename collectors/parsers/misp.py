@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import orjson
 from pydantic import ValidationError
 from pymisp import MISPAttribute, MISPEvent
+from pymisp.exceptions import PyMISPError
 
 from collectors.parsers.base import failure, source_name
 from pukara.core.errors import InvalidInput, PukaraError
@@ -159,7 +160,8 @@ class _EventReader:
         event = MISPEvent()
         try:
             event.load(raw_event)
-        except (PukaraError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (PukaraError, PyMISPError, ValueError, KeyError, TypeError,
+                AttributeError) as exc:
             text = orjson.dumps(raw_event, default=str).decode()[:2048]
             yield failure(self.where, None, text, f"not a MISP event: {exc}", self.number)
             return
