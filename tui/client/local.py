@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import select, update
 
-from cases.search.query import parse
+from cases.search.query import SearchQuery, parse
 from cases.search.service import SearchBackend, search_backend
 from cases.services import audit, timeline
 from cases.services.alert_filter import AlertFilter
@@ -93,6 +93,13 @@ class LocalClient:
             self._search = search_backend(self.services.store, self.services.settings)
         return self._search
 
+    def _index_for(self, parsed: SearchQuery) -> None:
+        """Make sure the FTS index exists when the query needs it (words, observables);
+        plain field filters never wait for a first-time index build."""
+        if parsed.text or parsed.values("observable") or parsed.values("observable",
+                                                                          negate=True):
+            self.searcher  # noqa: B018 - built (and the index installed) on first use
+
     # -- dashboard -------------------------------------------------------------------
     def dashboard(self, now: datetime) -> dict[str, Any]:
         """The picture service's aggregates plus deadlines, top indicators and totals."""
@@ -108,7 +115,7 @@ class LocalClient:
     def alert_page(self, query: AlertQuery) -> Page:
         """A page of alerts matching the search syntax (``status:new severity:>=high``)."""
         parsed = parse(query.text, now=self.clock())
-        self.searcher  # noqa: B018 - the FTS index must exist before free text is searched
+        self._index_for(parsed)
         with self.services.store.read() as conn:
             return queries.alert_page(conn, parsed, query.sort, query.offset,
                                       _limit(query.limit))
@@ -143,7 +150,7 @@ class LocalClient:
     def case_page(self, query: CaseQuery) -> Page:
         """A page of cases matching the search syntax."""
         parsed = parse(query.text, now=self.clock())
-        self.searcher  # noqa: B018 - the FTS index must exist before free text is searched
+        self._index_for(parsed)
         with self.services.store.read() as conn:
             return queries.case_page(conn, parsed, status=query.status,
                                      include_closed=query.include_closed, sort=query.sort,
