@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from playbooks.actions import action_names
+from playbooks.actions import action_names, argument_errors
 from playbooks.condition import ConditionError
 from playbooks.model import Playbook
 from pukara.core.errors import InvalidInput
@@ -153,6 +153,10 @@ def graph_errors(playbook: Playbook, name: str, lines: dict[Loc, int]) -> Iterat
             yield LocatedError(name, _line_of(lines, loc), _field(loc),
                                f"unknown action {step.action.name!r}; known: "
                                f"{', '.join(sorted(known_actions))}")
+        elif step.action:
+            loc = (*here, "action", "with")
+            for problem in argument_errors(step.action.name, step.action.with_):
+                yield LocatedError(name, _line_of(lines, loc), _field(loc), problem)
     for index, step in enumerate(playbook.steps):
         for position, need in enumerate(step.needs):
             if need not in seen:

@@ -11,6 +11,7 @@ and any outbox message commit together or not at all.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +139,18 @@ def get_action(name: str) -> ActionFunc:
         raise PluginNotFound(f"unknown action {name!r}; known: {', '.join(action_names())}")
     importlib.import_module(module)
     return _REGISTRY[name]
+
+
+def argument_errors(name: str, args: Mapping[str, Any]) -> list[str]:
+    """What is wrong with ``with:`` arguments for action ``name`` (unknown or missing)."""
+    parameters = list(inspect.signature(get_action(name)).parameters.values())[1:]
+    known = {p.name for p in parameters}
+    required = [p.name for p in parameters if p.default is inspect.Parameter.empty]
+    problems = [f"action {name!r} takes no argument {arg!r}; it takes "
+                f"{', '.join(sorted(known)) or 'none'}" for arg in args if arg not in known]
+    problems += [f"action {name!r} needs argument {arg!r}" for arg in required
+                 if arg not in args]
+    return problems
 
 
 def is_transactional(name: str) -> bool:

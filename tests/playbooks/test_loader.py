@@ -141,3 +141,12 @@ def test_load_file_refuses_non_utf8(tmp_path: Path) -> None:
     path.write_bytes(b"id: t\ntitle: \xe9\n")
     with pytest.raises(PlaybookInvalid, match="not UTF-8"):
         load_file(path)
+
+
+def test_action_arguments_checked_against_the_action() -> None:
+    text = HEAD + ("  - id: a\n    name: A\n    phase: containment\n    action:\n"
+                   "      name: set-severity\n      with: {levl: high}\n")
+    assert errors_of(text) == [
+        (10, "steps.0.action.with",
+         "action 'set-severity' takes no argument 'levl'; it takes level, only_raise"),
+        (10, "steps.0.action.with", "action 'set-severity' needs argument 'level'")]
