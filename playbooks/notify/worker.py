@@ -121,10 +121,13 @@ class OutboxWorker:
         delay = min(timedelta(seconds=self.config.backoff_seconds * 2 ** (attempts - 1)),
                     MAX_BACKOFF)
         with self.store.write() as conn:
-            conn.execute(update(outbox).where(outbox.c.id == row["id"],
-                                              outbox.c.claimed_by == self.name).values(
+            changed = conn.execute(update(outbox).where(
+                outbox.c.id == row["id"], outbox.c.claimed_by == self.name,
+                outbox.c.state == "sending").values(
                 state="dead" if dead else "pending", lease_until=None,
-                next_attempt_at=self.clock() + delay, last_error=error[:2000]))
+                next_attempt_at=self.clock() + delay, last_error=error[:2000])).rowcount
+            if not changed:
+                return
             if dead:
                 audit.append(conn, audit.SYSTEM, "notify.dead", "outbox", row["message_id"],
                              details={"channel": row["channel"], "attempts": attempts,
