@@ -18,10 +18,11 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -75,6 +76,7 @@ class ExerciseEngine:
             job_defaults={"coalesce": True, "misfire_grace_time": misfire_grace,
                           "max_instances": 1},
             timezone=UTC)
+        self.scheduler.add_listener(self._missed, EVENT_JOB_MISSED)
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> None:
@@ -231,7 +233,34 @@ class ExerciseEngine:
             audit.append(conn, ENGINE, "exercise.inject", "exercise", exercise_id,
                          details={"inject": inject_id, "state": state, "result": result})
 
+    def _missed(self, event: JobExecutionEvent) -> None:
+        """APScheduler dropped a job past its grace time: record the inject as missed."""
+        kind, _, rest = event.job_id.partition(":")
+        if kind != "inject":
+            return
+        exercise_id, _, inject_id = rest.rpartition(":")
+        now = utcnow()
+        with self.store.write() as conn:
+            conn.execute(update(exercise_injects)
+                         .where(exercise_injects.c.exercise_id == exercise_id,
+                                exercise_injects.c.inject_id == inject_id,
+                                exercise_injects.c.state == "pending")
+                         .values(state="missed", lateness_seconds=(
+                             now - event.scheduled_run_time).total_seconds()))
+            audit.append(conn, ENGINE, "exercise.inject", "exercise", exercise_id,
+                         details={"inject": inject_id, "state": "missed"})
+
     def _finish(self, exercise_id: str) -> None:
+        with self.store.read() as conn:
+            unfinished = conn.execute(select(exercise_injects.c.inject_id).where(
+                exercise_injects.c.exercise_id == exercise_id,
+                exercise_injects.c.state.in_(("pending", "running")))).first()
+        if unfinished is not None:  # an inject due at the same moment has not run yet
+            self.scheduler.add_job(self._finish, "date", args=(exercise_id,),
+                                   run_date=datetime.now(UTC) + timedelta(seconds=SYNC_SECONDS),
+                                   id=f"finish:{exercise_id}", replace_existing=True,
+                                   misfire_grace_time=None)
+            return
         try:
             runs.transition(self.store, exercise_id, "finish", ENGINE)
         except Exception as exc:  # a pause or abort got there first
