@@ -141,12 +141,14 @@ class Store:
 
     def _install_audit_guards(self) -> None:
         statements = _AUDIT_GUARDS_SQLITE if self.dialect == "sqlite" else _AUDIT_GUARDS_PG
+        from cases.search.fts import install_fts
         from cases.services.audit import ensure_head
 
         with self.write() as conn:
             for statement in statements:
                 conn.exec_driver_sql(statement)
             ensure_head(conn)
+            install_fts(conn)
 
     def has_schema(self) -> bool:
         """True when the case tables exist."""

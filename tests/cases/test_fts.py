@@ -25,11 +25,12 @@ ANALYST_PRINCIPAL = Principal(Role.ANALYST, 3, user="ana")
 
 @pytest.fixture
 def indexed(pukara_home: Path, shared_data: Path) -> Iterator[SharedCase]:
-    """FTS installed on an empty store, then the shared case (minsa) and the same Suricata
-    sample ingested for bcrp (its own alerts: the fingerprint includes the entity)."""
+    """FTS installed by the store on an empty database (a second install is a no-op), then
+    the shared case (minsa) and the same Suricata sample ingested for bcrp (its own alerts:
+    the fingerprint includes the entity)."""
     built = make_services(pukara_home)
     with built.store.write() as conn:
-        assert install_fts(conn) is True
+        assert install_fts(conn) is False
     case = build_case(built, shared_data)
     ingest(built, shared_data / MUNTAHA, "suricata", entity_id="bcrp")
     try:
@@ -119,6 +120,9 @@ def test_installing_late_indexes_what_is_there(pukara_home: Path, shared_data: P
     try:
         case = build_case(built, shared_data)
         with built.store.write() as conn:
+            # a store from before FTS: the index tables do not exist yet
+            conn.exec_driver_sql("DROP TABLE alerts_fts")
+            conn.exec_driver_sql("DROP TABLE cases_fts")
             assert install_fts(conn) is True
         with built.store.write() as conn:
             assert install_fts(conn) is False
