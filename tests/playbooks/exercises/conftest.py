@@ -56,3 +56,50 @@ def until(condition: Callable[[], bool], limit: float = 20.0) -> bool:
             return True
         time.sleep(0.02)
     return condition()
+
+
+def predicted_points(scenario: Scenario, targets: dict[str, list[str]]) -> dict[str, int]:
+    """Points each bot should score, from its seeded plan and the expectations alone.
+
+    ``targets`` maps inject id → the entities it targets. A response lands ``delay`` after
+    the inject; an expectation is met when the response lands inside its window and the plan
+    got it right (classification, indicator, final report in time).
+    """
+    from playbooks.exercises.bots import plan
+    from playbooks.exercises.model import ExpectationKind
+
+    points: dict[str, int] = {}
+    for inject in scenario.timeline:
+        for entity_id in targets.get(inject.id, []):
+            points.setdefault(entity_id, 0)
+            decided = plan(scenario.bots, entity_id, inject.id)
+            if not decided.respond:
+                continue
+            for exp in inject.expectations:
+                window = exp.within_minutes
+                ok = decided.delay_minutes <= window
+                if exp.kind is ExpectationKind.CLASSIFICATION:
+                    ok = ok and decided.correct
+                if exp.kind is ExpectationKind.INDICATOR:
+                    ok = ok and decided.with_indicator
+                if exp.kind is ExpectationKind.STATUS:
+                    final = decided.final_after_minutes
+                    ok = ok and final is not None and decided.delay_minutes + final <= window
+                points[entity_id] += exp.points if ok else 0
+    return points
+
+
+def margins(scenario: Scenario, targets: dict[str, list[str]]) -> float:
+    """The smallest distance (exercise minutes) between a bot's response and a window edge:
+    large enough, and scheduling jitter at 600× cannot change the scores."""
+    from playbooks.exercises.bots import plan
+
+    smallest = float("inf")
+    for inject in scenario.timeline:
+        for entity_id in targets.get(inject.id, []):
+            decided = plan(scenario.bots, entity_id, inject.id)
+            for exp in inject.expectations:
+                landing = decided.delay_minutes + (decided.final_after_minutes or 0
+                                                   if exp.kind.value == "status" else 0)
+                smallest = min(smallest, abs(exp.within_minutes - landing))
+    return smallest

@@ -62,7 +62,7 @@ def test_unknown_inject_kind_names_the_known_ones() -> None:
 def test_invalid_yaml_is_located(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("id: x\ntitle: [unclosed\n")
-    with pytest.raises(ScenarioError, match="broken.yaml:3: not valid YAML"):
+    with pytest.raises(ScenarioError, match=r"broken\.yaml:3: not valid YAML"):
         load_scenario(path)
 
 
