@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from cases.services.advisories import AdvisoryService
 from cases.services.alerts import AlertService
 from cases.services.autocase import CaseOpeningIncidents
 from cases.services.case_merge import CaseMergeService
@@ -51,6 +52,7 @@ class Services:
     intake: CaseOpeningIncidents
     notifications: Notifications
     playbooks: PlaybookEngine
+    advisories: AdvisoryService
 
     def close(self) -> None:
         """Release the store (records a clean stop)."""
@@ -81,7 +83,8 @@ def build_services(settings: Settings | None = None) -> Services:
                     timeline=TimelineService(store), picture=PictureService(store, settings),
                     evidence=evidence, incidents=incidents, intake=intake,
                     notifications=notifications,
-                    playbooks=build_playbooks(store, notifications.outbox, settings))
+                    playbooks=build_playbooks(store, notifications.outbox, settings),
+                    advisories=AdvisoryService(store))
 
 
 __all__ = ["Services", "Store", "build_services", "open_engine", "open_store"]
