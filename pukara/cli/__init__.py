@@ -60,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.handler(args)
     except PukaraError as exc:
         return fail(exc)
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 141
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

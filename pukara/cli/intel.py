@@ -1,26 +1,25 @@
-"""``pukara intel``: load, sync, stats and match threat intelligence.
-
-``intel rematch`` lives with the case store: it calls ``enrichment.pipeline.new_hits``.
-"""
+"""``pukara intel``: load, sync, stats, match and rematch threat intelligence."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
+from cases.services.audit import Actor
+from cases.store import open_store
 from enrichment.intel.loaders import LoadReport, load_path
 from enrichment.intel.matcher import IntelIndex, parse_value
 from enrichment.intel.misp_sync import MispSync, connect_misp
 from enrichment.intel.store import IntelStore
+from pukara.cli.common import services
 from pukara.cli.output import emit_json, info, safe_text, table
 from pukara.core.config import load_settings
-from pukara.core.errors import PukaraError
-from pukara.wiring import open_engine
+from pukara.core.errors import InvalidInput, PukaraError
+from pukara.core.schema import utcnow
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,15 +51,53 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     match.add_argument("--json", action="store_true", help="print one JSON document")
     match.set_defaults(handler=run_match)
 
+    rematch = commands.add_parser("rematch", help="match stored alerts against current intel")
+    rematch.add_argument("--since", default=None,
+                         help="only alerts observed since: an ISO time or e.g. 24h, 7d")
+    rematch.add_argument("--json", action="store_true", help="print one JSON document")
+    rematch.set_defaults(handler=run_rematch)
+
 
 @contextmanager
 def intel_store() -> Iterator[IntelStore]:
-    """The IntelStore on the configured database (engine disposed afterwards)."""
-    engine: Engine = open_engine(load_settings())
+    """The IntelStore on the configured database (store closed cleanly afterwards)."""
+    store = open_store(load_settings())
     try:
-        yield IntelStore(engine)
+        yield IntelStore(store.engine)
     finally:
-        engine.dispose()
+        store.close()
+
+
+def _since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    units = {"m": 60, "h": 3600, "d": 86400}
+    if text[:-1].isdigit() and text[-1:] in units:
+        return utcnow() - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"--since {text!r}: give an ISO time or 30m, 24h, 7d") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def run_rematch(args: argparse.Namespace) -> int:
+    """Add the hits stored alerts lack; prints examined/updated/new_hits."""
+    from cases.services.rematch import rematch
+
+    since = _since(args.since)
+    with services() as built:
+        index = IntelIndex.from_store(IntelStore(built.store.engine))
+        entities = {e.id: e for e in built.identity.entities()}
+        result = rematch(built.store, index, entities, since=since, actor=Actor("cli"))
+    document = {"examined": result.examined, "updated": result.updated,
+                "new_hits": result.new_hits}
+    if args.json:
+        emit_json(document)
+    else:
+        info(f"examined {result.examined} alerts, {result.updated} gained "
+             f"{result.new_hits} new hit(s)")
+    return 0
 
 
 def _errors(reports: list[LoadReport]) -> list[dict[str, Any]]:
