@@ -68,14 +68,15 @@ class PlaybookEngine:
 
     # -- starting --------------------------------------------------------------------
 
-    def start(
-        self, playbook_id: str, case_ref: str, actor: audit.Actor, *, now: datetime | None = None
-    ) -> str:
-        """Start ``playbook_id`` on a case and advance it; returns the run id."""
+    def start(self, playbook_id: str, case_ref: str, actor: audit.Actor, *,
+              inputs: dict[str, Any] | None = None, now: datetime | None = None) -> str:
+        """Start ``playbook_id`` on a case (with its typed inputs) and advance it; returns
+        the run id."""
         playbook = self.playbooks.get(playbook_id)
         if playbook is None:
             known = ", ".join(sorted(self.playbooks))
             raise NotFound(f"no playbook {playbook_id!r}; known: {known}")
+        resolved = playbook.resolve_inputs(dict(inputs or {}))
         now = now or self.clock()
         with self.store.write() as conn:
             case = find_case(conn, case_ref)
@@ -93,19 +94,20 @@ class PlaybookEngine:
                     f"(run {existing})",
                     field="playbook",
                 )
-            run_id = insert_run(conn, playbook, case["id"], actor, now)
+            run_id = insert_run(conn, playbook, case["id"], actor, now=now, inputs=resolved)
         self.advance(run_id, now=now)
         return run_id
 
     def matching(self, case_ref: str) -> list[Playbook]:
-        """The auto-start playbooks whose ``when`` matches the case now."""
+        """The auto-start playbooks (every input defaulted) whose ``when`` matches the case."""
         with self.store.read() as conn:
             facts = case_facts(conn, case_ref)
         severity = Severity(facts["severity"])
         return [
             p
             for _, p in sorted(self.playbooks.items())
-            if p.auto_start and p.when.matches(facts["classification"], severity, facts["sectors"])
+            if p.auto_start and all(i.default is not None for i in p.inputs)
+            and p.when.matches(facts["classification"], severity, facts["sectors"])
         ]
 
     def on_case_opened(self, case_id: str, actor: audit.Actor = audit.SYSTEM) -> list[str]:

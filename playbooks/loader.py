@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from playbooks.actions import action_names, argument_errors
 from playbooks.condition import ConditionError
-from playbooks.model import Playbook
+from playbooks.model import Playbook, references
 from pukara.core.errors import InvalidInput
 
 LIBRARY = Path(__file__).resolve().parent / "library"
@@ -142,6 +142,7 @@ def graph_errors(playbook: Playbook, name: str, lines: dict[Loc, int]) -> Iterat
     """Problems across steps: ids, needs, branches, action names, cycles."""
     seen: dict[str, int] = {}
     known_actions = set(action_names())
+    declared = {item.name for item in playbook.inputs}
     for index, step in enumerate(playbook.steps):
         here: Loc = ("steps", index)
         if step.id in seen:
@@ -157,6 +158,9 @@ def graph_errors(playbook: Playbook, name: str, lines: dict[Loc, int]) -> Iterat
             loc = (*here, "action", "with")
             for problem in argument_errors(step.action.name, step.action.with_):
                 yield LocatedError(name, _line_of(lines, loc), _field(loc), problem)
+            for missing in sorted(references(step.action.with_) - declared):
+                yield LocatedError(name, _line_of(lines, loc), _field(loc),
+                                   f"unknown input {missing!r} in ${{inputs.{missing}}}")
     for index, step in enumerate(playbook.steps):
         for position, need in enumerate(step.needs):
             if need not in seen:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from playbooks.condition import Condition
+from pukara.core.errors import InvalidInput
 from pukara.core.taxonomy import Severity
 
 PHASES = ("detection-analysis", "containment", "eradication", "recovery", "post-incident")
@@ -66,12 +67,62 @@ class When(_Strict):
 
 
 class Input(_Strict):
-    """A typed input of a playbook, with its default."""
+    """A typed input of a playbook; without a default it must be given when the run starts.
+    Action arguments use it as ``${inputs.<name>}``."""
 
-    name: str
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,62}$")
     type: Literal["string", "integer", "boolean", "duration"] = "string"
     default: Any = None
     description: str = ""
+
+    @model_validator(mode="after")
+    def _default_typed(self) -> Input:
+        if self.default is not None:
+            self.typed(self.default)
+        return self
+
+    def typed(self, value: Any) -> Any:
+        """``value`` as this input's type (text from the command line is converted)."""
+        text = str(value).strip()
+        if self.type == "integer":
+            if isinstance(value, bool) or not text.lstrip("-").isdigit():
+                raise ValueError(f"input {self.name!r} must be an integer, not {value!r}")
+            return int(text)
+        if self.type == "boolean":
+            if text.lower() not in ("true", "false"):
+                raise ValueError(f"input {self.name!r} must be true or false, not {value!r}")
+            return text.lower() == "true"
+        if self.type == "duration":
+            parse_offset(text)
+        return text
+
+
+_REFERENCE = re.compile(r"\$\{inputs\.([a-z][a-z0-9_]*)\}")
+
+
+def references(value: Any) -> set[str]:
+    """The input names ``${inputs.<name>}`` used anywhere in an argument value."""
+    if isinstance(value, str):
+        return set(_REFERENCE.findall(value))
+    if isinstance(value, dict):
+        return set().union(*(references(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(references(v) for v in value)) if value else set()
+    return set()
+
+
+def substitute(value: Any, inputs: dict[str, Any]) -> Any:
+    """``value`` with input references replaced (a whole-string reference keeps the type)."""
+    if isinstance(value, str):
+        whole = _REFERENCE.fullmatch(value)
+        if whole:
+            return inputs[whole.group(1)]
+        return _REFERENCE.sub(lambda found: str(inputs[found.group(1)]), value)
+    if isinstance(value, dict):
+        return {key: substitute(item, inputs) for key, item in value.items()}
+    if isinstance(value, list):
+        return [substitute(item, inputs) for item in value]
+    return value
 
 
 class ManualTask(_Strict):
@@ -193,6 +244,31 @@ class Playbook(_Strict):
     @classmethod
     def _playbook_id(cls, value: str) -> str:
         return _slug(value)
+
+    @model_validator(mode="after")
+    def _unique_inputs(self) -> Playbook:
+        names = [item.name for item in self.inputs]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            raise ValueError(f"duplicate input {duplicated[0]!r}")
+        return self
+
+    def resolve_inputs(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Every declared input typed, from ``given`` or its default; InvalidInput otherwise."""
+        declared = {item.name: item for item in self.inputs}
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            raise InvalidInput(f"playbook {self.id} has no input {unknown[0]!r}", field="inputs")
+        resolved = {}
+        for name, item in declared.items():
+            value = given.get(name, item.default)
+            if value is None:
+                raise InvalidInput(f"playbook {self.id} needs input {name!r}", field="inputs")
+            try:
+                resolved[name] = item.typed(value)
+            except ValueError as exc:
+                raise InvalidInput(str(exc), field="inputs") from None
+        return resolved
 
     def step(self, step_id: str) -> Step:
         """The step with this id."""

@@ -19,13 +19,14 @@ from pukara.core.errors import NotFound
 Loaded = tuple[RowMapping, Playbook, dict[str, RowMapping]]
 
 
-def insert_run(conn: Connection, playbook: Playbook, case_id: str, actor: audit.Actor,
-               now: datetime) -> str:
+def insert_run(conn: Connection, playbook: Playbook, case_id: str, actor: audit.Actor, *,
+               now: datetime, inputs: dict[str, Any]) -> str:
     """Store a new run of ``playbook`` on a case, with timeline and audit entries."""
     run_id = str(uuid.uuid4())
     conn.execute(insert(playbook_runs).values(
         id=run_id, case_id=case_id, playbook_id=playbook.id, playbook_version=playbook.version,
-        definition=playbook.model_dump(mode="json", by_alias=True), state="running",
+        definition=playbook.model_dump(mode="json", by_alias=True), inputs=inputs,
+        state="running",
         started_by=actor.name, started_at=now, updated_at=now, finished_at=None))
     conn.execute(insert(playbook_steps), [
         {"run_id": run_id, "step_id": step.id, "position": index, "kind": step.kind,
@@ -67,7 +68,8 @@ def run_view(loaded: Loaded) -> dict[str, Any]:
     run, playbook, states = loaded
     return {"run_id": run["id"], "case_id": run["case_id"], "playbook": run["playbook_id"],
             "version": run["playbook_version"], "title": playbook.title, "state": run["state"],
-            "started_by": run["started_by"], "started_at": iso(run["started_at"]),
+            "inputs": run["inputs"], "started_by": run["started_by"],
+            "started_at": iso(run["started_at"]),
             "finished_at": iso(run["finished_at"]),
             "steps": [step_view(step, states[step.id]) for step in playbook.steps]}
 

@@ -27,7 +27,7 @@ from playbooks.actions import (
     is_transactional,
 )
 from playbooks.facts import case_facts
-from playbooks.model import Playbook, Step, parse_offset
+from playbooks.model import Playbook, Step, parse_offset, substitute
 from playbooks.notify.outbox import Outbox
 from playbooks.tables import playbook_runs, playbook_steps
 from pukara.core.errors import ExternalServiceError, PukaraError
@@ -296,7 +296,7 @@ class StepRunner:
             outbox=self.outbox,
             attempt=attempt,
         )
-        return get_action(call.name)(context, **call.with_)
+        return get_action(call.name)(context, **substitute(call.with_, run["inputs"]))
 
     @staticmethod
     def _done(

@@ -35,6 +35,7 @@ playbook_runs = Table(
     Column("playbook_id", String(63), nullable=False),
     Column("playbook_version", Integer, nullable=False),
     Column("definition", JSON, nullable=False),
+    Column("inputs", JSON, nullable=False),
     Column("state", String(16), nullable=False, index=True,
            comment="running | done | failed | cancelled"),
     Column("started_by", String(100), nullable=False),

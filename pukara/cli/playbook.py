@@ -17,7 +17,7 @@ from playbooks.loader import PlaybookInvalid, library, load_file
 from playbooks.model import Playbook
 from pukara.cli.common import add_json, services
 from pukara.cli.output import emit_json, info, safe_text, table
-from pukara.core.errors import NotFound, PermissionDenied
+from pukara.core.errors import InvalidInput, NotFound, PermissionDenied
 
 if TYPE_CHECKING:
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -32,7 +32,8 @@ def register(subparsers: Sub) -> None:
     _add(commands, "validate", run_validate, "check playbook files; errors as file:line",
          [("files", {"nargs": "+", "type": Path})])
     _add(commands, "run", run_run, "start a playbook on a case",
-         [("playbook", {}), ("case", {}), ("--as", {"dest": "user", "default": "cli"})])
+         [("playbook", {}), ("case", {}), ("--as", {"dest": "user", "default": "cli"}),
+          ("--input", {"action": "append", "default": [], "metavar": "NAME=VALUE"})])
     _add(commands, "status", run_status, "the playbook runs of a case", [("case", {})])
     _add(commands, "approve", run_approve, "approve a waiting approval step",
          [("run", {}), ("step", {}), ("--as", {"dest": "user", "required": True}),
@@ -132,9 +133,20 @@ def _show_runs(runs: list[dict[str, Any]]) -> None:
 def run_run(args: argparse.Namespace) -> int:
     """Start a playbook on a case by hand."""
     with services() as built:
-        run_id = built.playbooks.start(args.playbook, args.case, audit.Actor(args.user))
+        run_id = built.playbooks.start(args.playbook, args.case, audit.Actor(args.user),
+                                       inputs=_inputs(args.input))
         view = built.playbooks.run_view(run_id)
     return _print_run(args, view)
+
+
+def _inputs(pairs: list[str]) -> dict[str, str]:
+    found = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise InvalidInput(f"--input takes NAME=VALUE, not {pair!r}", field="input")
+        found[name.strip()] = value
+    return found
 
 
 def run_status(args: argparse.Namespace) -> int:

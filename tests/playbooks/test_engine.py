@@ -308,3 +308,28 @@ def test_closing_the_case_cancels_its_runs(built, shared_data: Path) -> None:  #
     assert built.playbooks.run_view(run_id)["state"] == "cancelled"
     actions = [e["action"] for e in built.cases.get(case_id)["timeline"]]
     assert actions.count("playbook.cancel") == 1
+
+
+def test_typed_inputs_reach_the_actions(built, shared_data: Path) -> None:  # noqa: F811
+    from playbooks.loader import load_text
+    from pukara.core.errors import InvalidInput
+
+    built.playbooks.playbooks["labelled"] = load_text(
+        "id: labelled\ntitle: Labelled\nversion: 2\nauto_start: false\n"
+        "inputs:\n  - {name: label, type: string}\n  - {name: level, default: critical}\n"
+        "steps:\n"
+        "  - id: tag\n    name: Tag\n    phase: detection-analysis\n"
+        "    action: {name: add-tag, with: {tag: 'campaign:${inputs.label}'}}\n"
+        "  - id: raise\n    name: Raise\n    phase: containment\n    needs: [tag]\n"
+        "    action: {name: set-severity, with: {level: '${inputs.level}'}}\n")
+    case_id = open_case(built, shared_data / "shadowserver" / "phish_url.csv")
+    assert built.playbooks.matching(case_id)[0].id == "phishing"
+    with pytest.raises(InvalidInput, match="needs input 'label'"):
+        built.playbooks.start("labelled", case_id, ANALYST)
+    with pytest.raises(InvalidInput, match="has no input 'colour'"):
+        built.playbooks.start("labelled", case_id, ANALYST, inputs={"label": "x", "colour": "r"})
+    run_id = built.playbooks.start("labelled", case_id, ANALYST, inputs={"label": "ta505"})
+    view = built.playbooks.run_view(run_id)
+    assert (view["state"], view["inputs"]) == ("done", {"label": "ta505", "level": "critical"})
+    case = built.cases.get(case_id)
+    assert (case["tags"], case["severity"]) == (["campaign:ta505"], "critical")

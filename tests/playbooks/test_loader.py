@@ -150,3 +150,11 @@ def test_action_arguments_checked_against_the_action() -> None:
         (10, "steps.0.action.with",
          "action 'set-severity' takes no argument 'levl'; it takes level, only_raise"),
         (10, "steps.0.action.with", "action 'set-severity' needs argument 'level'")]
+
+
+def test_unknown_input_reference_is_located() -> None:
+    text = ("id: t\ntitle: T\nversion: 1\ninputs:\n  - {name: label, default: x}\nsteps:\n"
+            "  - id: a\n    name: A\n    phase: containment\n    action:\n"
+            "      name: add-tag\n      with: {tag: '${inputs.lable}'}\n")
+    assert errors_of(text) == [
+        (12, "steps.0.action.with", "unknown input 'lable' in ${inputs.lable}")]
