@@ -333,3 +333,43 @@ def test_typed_inputs_reach_the_actions(built, shared_data: Path) -> None:  # no
     assert (view["state"], view["inputs"]) == ("done", {"label": "ta505", "level": "critical"})
     case = built.cases.get(case_id)
     assert (case["tags"], case["severity"]) == (["campaign:ta505"], "critical")
+
+
+def test_two_engines_ticking_together_run_each_step_once(built, shared_data: Path) -> None:  # noqa: F811
+    import threading
+    from collections import Counter
+
+    from playbooks.runs import insert_run
+    from pukara.core.schema import utcnow
+
+    case_id = open_case(built, shared_data / "shadowserver" / "event4_sinkhole.csv")
+    playbook = built.playbooks.playbooks["ransomware"]
+    with built.store.write() as conn:
+        run_id = insert_run(conn, playbook, case_id, ANALYST, now=utcnow(), inputs={})
+    other = make_services()
+    try:
+        barrier = threading.Barrier(2)
+
+        def tick(engine) -> None:  # type: ignore[no-untyped-def]
+            barrier.wait()
+            engine.tick()
+
+        threads = [threading.Thread(target=tick, args=(e,))
+                   for e in (built.playbooks, other.playbooks)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        other.close()
+    entries = [e for e in built.cases.get(case_id)["timeline"] if e["action"] == "playbook.step"]
+    done = Counter(e["details"]["step_id"] for e in entries if e["details"]["state"] == "done")
+    assert done == Counter({"tag-case": 1, "raise-severity": 1, "enrich": 1,
+                            "scan-evidence": 1, "ask-isolation": 1})
+    waiting = Counter(e["details"]["step_id"] for e in entries
+                      if e["details"]["state"] == "waiting")
+    assert waiting == Counter({"scope": 1})
+    assert len(built.tasks.list(case_id)) == 1
+    with built.store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 2
+    assert states(built.playbooks.run_view(run_id))["escalate"] == "pending"
