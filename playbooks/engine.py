@@ -23,6 +23,7 @@ from sqlalchemy import RowMapping, select, update
 from cases.services import audit, timeline
 from cases.services.case_models import find_case
 from cases.services.identity import Principal, Role
+from cases.services.tasks import TaskService
 from cases.store import Store
 from cases.store.tables import incidents
 from playbooks.actions import ActionTools
@@ -339,6 +340,17 @@ class PlaybookEngine:
                 run["case_id"],
                 details={"run_id": run_id, "step_id": step_id},
             )
+        return self.advance(run_id, now=now)
+
+    def complete_task(self, run_id: str, step_id: str, actor: audit.Actor, *,
+                      note: str = "", now: datetime | None = None) -> str:
+        """Mark the case task of a waiting manual step done (as the TUI's key does)."""
+        _, playbook, states = self._load(run_id)
+        row = states.get(self._step(playbook, step_id).id)
+        if row is None or row["state"] != "waiting" or not row["task_id"]:
+            raise Conflict(f"step {step_id} is not a manual step waiting for a person",
+                           field="step")
+        TaskService(self.store).set_status(row["task_id"], "done", actor, note=note or None)
         return self.advance(run_id, now=now)
 
     @staticmethod

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def register(subparsers: Sub) -> None:
-    """Add ``playbook list|show|validate|run|status|approve|reject|retry|tick|deliver``."""
+    """Add ``playbook list|show|validate|run|status|approve|reject|done|retry|tick|deliver``."""
     parser = subparsers.add_parser("playbook", help="incident playbooks on cases")
     commands = parser.add_subparsers(dest="playbook_command", required=True)
     _add(commands, "list", run_list, "the playbooks of the library", [])
@@ -40,6 +40,9 @@ def register(subparsers: Sub) -> None:
           ("--note", {"default": ""})])
     _add(commands, "reject", run_reject, "reject a waiting approval step (retry asks again)",
          [("run", {}), ("step", {}), ("--as", {"dest": "user", "required": True}),
+          ("--note", {"default": ""})])
+    _add(commands, "done", run_done, "mark a waiting manual step's task done",
+         [("run", {}), ("step", {}), ("--as", {"dest": "user", "default": "cli"}),
           ("--note", {"default": ""})])
     _add(commands, "retry", run_retry, "retry a failed action step",
          [("run", {}), ("step", {}), ("--as", {"dest": "user", "default": "cli"})])
@@ -182,6 +185,15 @@ def _print_run(args: argparse.Namespace, view: dict[str, Any]) -> int:
     else:
         _show_runs([view])
     return 0
+
+
+def run_done(args: argparse.Namespace) -> int:
+    """Finish a manual step."""
+    with services() as built:
+        built.playbooks.complete_task(args.run, args.step, audit.Actor(args.user),
+                                      note=args.note)
+        view = built.playbooks.run_view(args.run)
+    return _print_run(args, view)
 
 
 def run_retry(args: argparse.Namespace) -> int:

@@ -42,12 +42,18 @@ def test_playbook_commands(pukara_home: Path, shared_data: Path,
         "preserve": "waiting", "enrich": "done", "contain": "pending",
         "entry-point": "pending", "restore": "pending", "share": "pending"}
 
-    for _ in range(2):
-        again = make_services()
-        for task in again.tasks.list(case_id):
-            again.tasks.set_status(task["id"], "done", ANALYST)
-        again.close()
-        assert run_json(capsys, "playbook", "tick") == {"running": 1}
+    assert main(["playbook", "done", run_id, "contain"]) == 1
+    assert "step contain is not a manual step waiting" in capsys.readouterr().err
+    after = run_json(capsys, "playbook", "done", run_id, "preserve", "--as", "ana",
+                     "--note", "page and logs saved")
+    assert {s["id"]: s["state"] for s in after["steps"]}["entry-point"] == (  # type: ignore[index]
+        "waiting")
+    again = make_services()
+    [task] = [t for t in again.tasks.list(case_id) if t["status"] != "done"]
+    again.tasks.set_status(task["id"], "done", ANALYST)
+    assert again.tasks.list(case_id)[0]["notes"].endswith("page and logs saved")
+    again.close()
+    assert run_json(capsys, "playbook", "tick") == {"running": 1}
 
     assert main(["playbook", "approve", run_id, "restore", "--as", "ana"]) == 1
     assert "approving restore needs the coordinator role" in capsys.readouterr().err
