@@ -23,6 +23,7 @@ from tests.tui.conftest import (
 )
 from tui.app import PukaraApp
 from tui.client.local import LocalClient
+from tui.screens.alert_groups import AlertGroupsScreen
 from tui.screens.alerts import AlertsScreen
 from tui.screens.case_detail import CaseDetailScreen
 from tui.screens.dialogs import ChoiceDialog, TextDialog
@@ -315,3 +316,36 @@ async def test_help_in_a_case_tab_lists_the_tab_keys(client: LocalClient) -> Non
         text = plain(app.screen.query_one(Static))
         for words in ("Export", "Mark done", "Reassign"):
             assert words in text
+
+
+async def test_group_view_triages_every_alert_of_a_group(client: LocalClient) -> None:
+    app = make_app(client, start="alerts")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await query(pilot, "class:intrusion-attempts entity:minsa")
+        await pilot.press("g")
+        await settle(pilot)
+        assert isinstance(app.screen, AlertGroupsScreen)
+        groups = [(str(r[6]), str(r[2]), str(r[3]), str(r[5])) for r in rows(app)]
+        assert groups == [  # title, alert rows, events (repeats folded), key observable
+            (NMAP, "1", "50", "ipv4:192.168.137.1"),
+            ("ICMP Ping Detected", "2", "6", "ipv4:192.168.137.1"),
+            ("FTP Connection Attempt", "1", "1", "ipv4:192.168.137.1"),
+            ("Telnet Connection Attempt", "1", "1", "ipv4:192.168.137.1"),
+            ("Possible Metasploit Connection", "1", "1", "ipv4:192.168.137.1")]
+        await pilot.press("down", "space", "space", "a")  # select ICMP and FTP, acknowledge
+        await settle(pilot)
+        assert statuses(client, "ICMP Ping Detected") == {"acknowledged"}
+        assert statuses(client, "FTP Connection Attempt") == {"acknowledged"}
+        assert statuses(client, NMAP) == {"new"}
+        shown = {g["title"]: g["statuses"] for g in app.screen.groups.values()}
+        assert shown["ICMP Ping Detected"] == {"acknowledged": 2}  # still in the open queue
+        assert shown[NMAP] == {"new": 1}
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, AlertsScreen)
+        await query(pilot, "ransom")
+        await pilot.press("g")
+        await settle(pilot)
+        assert [n.message for n in app._notifications][-1].startswith(
+            "the group view takes field filters only")

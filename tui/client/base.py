@@ -75,6 +75,12 @@ class CaseClient(Protocol):
         """A page of alerts matching the search syntax, with the total."""
         ...
 
+    def alert_groups(self, text: str, limit: int = 500) -> list[dict[str, Any]]:
+        """Groups of similar alerts (the triage service's) for field filters only
+        (``status entity severity source class case exercise id``); each with its
+        ``alert_ids``. Default: the open queue."""
+        ...
+
     def alert(self, alert_id: int) -> dict[str, Any]:
         """One alert: summary fields, ``alert`` (the document) and ``raw``."""
         ...

@@ -18,14 +18,14 @@ from sqlalchemy import select, update
 from cases.search.query import SearchQuery, parse
 from cases.search.service import SearchBackend, search_backend
 from cases.services import audit, timeline
-from cases.services.alert_filter import AlertFilter
+from cases.services.alert_filter import AlertFilter, parse_query
 from cases.services.alerts import AlertService
 from cases.services.cases import CaseService
 from cases.services.identity import Identity
 from cases.services.picture import PictureService
 from cases.services.tasks import TaskService, task_view
 from cases.services.timeline import TimelineService
-from cases.services.triage import DISMISS_REASONS, TriageService
+from cases.services.triage import DISMISS_REASONS, OPEN_STATUSES, TriageService
 from cases.store import Store
 from cases.store.tables_cases import case_tasks
 from enrichment.intel.matcher import IntelMatcher, parse_value
@@ -119,6 +119,15 @@ class LocalClient:
         with self.services.store.read() as conn:
             return queries.alert_page(conn, parsed, query.sort, query.offset,
                                       _limit(query.limit))
+
+    def alert_groups(self, text: str, limit: int = 500) -> list[dict[str, Any]]:
+        """The triage service's groups for a field-filter query (open queue by default)."""
+        try:
+            selection = parse_query(text, AlertFilter(statuses=OPEN_STATUSES))
+        except InvalidInput as exc:
+            raise InvalidInput(f"the group view takes field filters only ({exc.message})",
+                               field="query") from None
+        return [g.as_dict() for g in self.services.triage.groups(selection)[:limit]]
 
     def alert(self, alert_id: int) -> dict[str, Any]:
         """One alert with its document and raw record."""

@@ -11,6 +11,7 @@ Routes this client expects (all JSON unless said; ``q`` is the search syntax)::
 
     GET   /api/v1/analyst/dashboard?now=RFC3339          → the dashboard document
     GET   /api/v1/analyst/alerts?q=&sort=&offset=&limit= → {"items", "total", "total_capped"}
+    GET   /api/v1/analyst/alerts/groups?q=&limit=        → [group with "alert_ids"]
     GET   /api/v1/analyst/alerts/{id}                    → alert summary + "alert" + "raw"
     POST  /api/v1/analyst/alerts/ack      {"ids"}                    → {"changed": [ids]}
     POST  /api/v1/analyst/alerts/dismiss  {"ids", "reason"}          → {"changed": [ids]}
@@ -110,6 +111,10 @@ class RemoteClient:
         params = {"q": query.text, "sort": query.sort, "offset": query.offset,
                   "limit": query.limit}
         return self._page(self._json("GET", "/alerts", params=params), query.offset)
+
+    def alert_groups(self, text: str, limit: int = 500) -> list[dict[str, Any]]:
+        """GET alerts/groups."""
+        return list(self._json("GET", "/alerts/groups", params={"q": text, "limit": limit}))
 
     def alert(self, alert_id: int) -> dict[str, Any]:
         """GET one alert."""

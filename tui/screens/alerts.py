@@ -12,9 +12,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from tui.client.base import ALERT_SORTS, AlertQuery, CaseQuery, Page
-from tui.screens.base import PukaraScreen
-from tui.screens.dialogs import ChoiceDialog, TextDialog
+from tui.client.base import ALERT_SORTS, AlertQuery, Page
+from tui.screens.triage import TRIAGE_BINDINGS, TriageScreen
 from tui.widgets.alert_detail import alert_detail
 from tui.widgets.colours import severity, status, tlp
 from tui.widgets.safe import literal
@@ -34,7 +33,7 @@ def alert_cells(row: dict[str, Any], selected: bool) -> tuple[Any, ...]:
             literal(row["entity_id"] or "-", limit=20), row["observed_at"][5:19].replace("T", " "))
 
 
-class AlertsScreen(PukaraScreen):
+class AlertsScreen(TriageScreen):
     """The alert queue."""
 
     SUB_TITLE = "Alerts"
@@ -46,10 +45,8 @@ class AlertsScreen(PukaraScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_query", "Filter", key_display="/"),
         Binding("space", "toggle_select", "Select"),
-        Binding("a", "ack", "Ack"),
-        Binding("d", "dismiss_alerts", "Dismiss"),
-        Binding("p", "promote", "Promote"),
-        Binding("c", "add_to_case", "To case"),
+        *TRIAGE_BINDINGS,
+        Binding("g", "groups", "Groups"),
         Binding("right_square_bracket", "page(1)", "Next page", key_display="]"),
         Binding("left_square_bracket", "page(-1)", "Prev page", key_display="["),
         Binding("s", "cycle_sort", "Sort"),
@@ -94,6 +91,11 @@ class AlertsScreen(PukaraScreen):
         table.focus()
         self.action_reload()
         self.set_interval(self.pukara.refresh_seconds, self._tick)
+
+    def on_screen_resume(self) -> None:
+        """Back from the group view or a dialog: the queue may have changed."""
+        if self.loads:
+            self.action_reload()
 
     # -- loading ---------------------------------------------------------------------
     def _tick(self) -> None:
@@ -209,66 +211,17 @@ class AlertsScreen(PukaraScreen):
         current = self._cursor_id()
         return [] if current is None else [current]
 
-    def _done(self, message: str) -> Any:
-        def finish(result: Any) -> None:
-            count = len(result) if isinstance(result, list) else len(result["alert_ids"])
-            number = "" if isinstance(result, list) else f" {result['number']}"
-            self.notify(message.format(n=count, case=number), markup=False)
-            self.selected.clear()
-            self.action_reload()
-        return finish
+    def first_title(self, ids: list[int]) -> str:
+        """The title of the first target (offered as the new case's title)."""
+        return next((r["title"] for r in self.page.rows if r["id"] == ids[0]), "")
 
-    def action_ack(self) -> None:
-        """Acknowledge the target alerts."""
-        if ids := self.targets():
-            self.call(self.client.acknowledge, ids, then=self._done("{n} acknowledged"),
-                      group="triage")
+    def after_triage(self) -> None:
+        """Clear the selection and reload."""
+        self.selected.clear()
+        self.action_reload()
 
-    def action_dismiss_alerts(self) -> None:
-        """Dismiss the target alerts with a reason picked from a list."""
-        ids = self.targets()
-        if not ids:
-            return
-        choices = [(r, r) for r in self.client.dismiss_reasons()]
+    def action_groups(self) -> None:
+        """Groups of similar alerts for the current filter."""
+        from tui.screens.alert_groups import AlertGroupsScreen
 
-        def chosen(reason: str | None) -> None:
-            if reason:
-                self.call(self.client.dismiss, ids, reason,
-                          then=self._done(f"{{n}} dismissed ({reason})"), group="triage")
-        self.app.push_screen(ChoiceDialog(f"Dismiss {len(ids)} alert(s): reason", choices),
-                             chosen)
-
-    def action_promote(self) -> None:
-        """Open a new case with the target alerts (title asked, first alert's offered)."""
-        ids = self.targets()
-        if not ids:
-            return
-        first = next((r["title"] for r in self.page.rows if r["id"] == ids[0]), "")
-
-        def titled(title: str | None) -> None:
-            if title is not None:
-                self.call(self.client.promote, ids, title.strip() or None,
-                          then=self._done("{n} promoted to new case{case}"), group="triage")
-        self.app.push_screen(TextDialog(f"New case from {len(ids)} alert(s): title",
-                                        value=first), titled)
-
-    def action_add_to_case(self) -> None:
-        """Merge the target alerts into an open case picked from the newest ones."""
-        ids = self.targets()
-        if ids:
-            query = CaseQuery(sort="-updated_at", limit=30)
-            self.call(self.client.case_page, query, then=lambda page: self._pick_case(ids, page),
-                      group="cases")
-
-    def _pick_case(self, ids: list[int], page: Page) -> None:
-        if not page.rows:
-            self.notify("no open case to add to; promote (p) opens one", severity="warning")
-            return
-        choices = [(c["number"], f"{c['number']}  {c['severity']:<8} {c['title']}")
-                   for c in page.rows]
-
-        def chosen(number: str | None) -> None:
-            if number:
-                self.call(self.client.add_to_case, ids, number,
-                          then=self._done("{n} added to case{case}"), group="triage")
-        self.app.push_screen(ChoiceDialog(f"Add {len(ids)} alert(s) to case", choices), chosen)
+        self.app.push_screen(AlertGroupsScreen(self.query_text))
