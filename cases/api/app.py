@@ -1,4 +1,4 @@
-"""The FastAPI application of the entity API, built from the services it is given.
+"""The FastAPI application of the entity and analyst API, built from the services it is given.
 
 No globals: :func:`create_app` receives the store, identity, incident service, the ingest
 callable and the settings, and returns an app whose every path except :data:`PUBLIC_PATHS`
@@ -20,15 +20,19 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import HTMLResponse, Response
 
+from cases.api.analyst_context import AnalystContext, AnalystServices
 from cases.api.auth import AdminPrincipal, AnyPrincipal, AuthGate
 from cases.api.idempotency import FaultHooks, Idempotency
 from cases.api.limits import RequestLimits
 from cases.api.metrics import ApiMetrics, LatencyMiddleware
 from cases.api.problems import install_handlers
+from cases.api.routes_analyst import build_analyst_router
 from cases.api.routes_entity import (
     EVIDENCE_OVERHEAD,
     EVIDENCE_PATH,
+    Advisories,
     EntityApi,
+    Inbox,
     Incidents,
     Ingest,
     build_entity_router,
@@ -42,8 +46,14 @@ API_VERSION = "1"
 
 
 def create_app(*, store: Store, identity: Identity, incidents: Incidents, ingest: Ingest,
-               settings: Settings, faults: FaultHooks | None = None) -> FastAPI:
-    """The entity API over the given services; ``faults`` arms crash hooks (tests only)."""
+               settings: Settings, faults: FaultHooks | None = None,
+               analyst: AnalystServices | None = None, inbox: Inbox | None = None,
+               advisories: Advisories | None = None) -> FastAPI:
+    """The entity API over the given services; ``faults`` arms crash hooks (tests only).
+
+    ``analyst`` adds the staff routes under ``/api/v1/analyst``; ``inbox`` and
+    ``advisories`` fill the entity feeds (without them the feeds are empty collections).
+    """
     metrics = ApiMetrics()
     app = FastAPI(title=API_TITLE, version=API_VERSION, docs_url=None, redoc_url=None,
                   openapi_url=None)
@@ -53,7 +63,9 @@ def create_app(*, store: Store, identity: Identity, incidents: Incidents, ingest
     idempotency.sweep()
     app.include_router(build_entity_router(EntityApi(
         incidents=incidents, ingest=ingest, idempotency=idempotency, metrics=metrics,
-        settings=settings)))
+        settings=settings, inbox=inbox, advisories=advisories)))
+    if analyst is not None:
+        app.include_router(build_analyst_router(AnalystContext(analyst)))
     app.include_router(_service_router(app, metrics))
     app.add_middleware(AuthGate, identity=identity, limits=settings.api,
                        on_reject=metrics.reject)

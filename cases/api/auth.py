@@ -7,7 +7,8 @@ or expired token — gets the same 401 problem (A1, A2, A3). The token is looked
 request, so a revocation takes effect on the next request, keep-alive or not. Cookies are
 never read (A10). Failed attempts are throttled per peer and accepted tokens are rate
 limited per token (C1–C3). The route dependencies then enforce roles (A5, A9):
-:func:`entity_principal` for entity routes, :func:`admin_principal` for ``/metrics``.
+:func:`entity_principal` for entity routes, :func:`staff_principal` for the analyst routes,
+:func:`admin_principal` for ``/metrics``.
 """
 
 from __future__ import annotations
@@ -110,6 +111,13 @@ def entity_principal(principal: Annotated[Principal, Depends(current_principal)]
     return principal
 
 
+def staff_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    """A center staff token (analyst, coordinator, admin); entity tokens get 403 (A5)."""
+    if not principal.is_staff:
+        raise Problem(403, "this route takes a staff token")
+    return principal
+
+
 def admin_principal(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     """An admin's token; every other role gets 403."""
     if principal.role is not Role.ADMIN:
@@ -120,3 +128,4 @@ def admin_principal(principal: Annotated[Principal, Depends(current_principal)])
 AnyPrincipal = Annotated[Principal, Depends(current_principal)]
 AdminPrincipal = Annotated[Principal, Depends(admin_principal)]
 EntityPrincipal = Annotated[Principal, Depends(entity_principal)]
+StaffPrincipal = Annotated[Principal, Depends(staff_principal)]

@@ -34,6 +34,8 @@ from pukara.core.config import Settings
 from pukara.core.schema import IncidentReport, IngestResult, RawReport
 
 SPOOL_IN_MEMORY = 1024 * 1024
+#: the largest page of the inbox and advisory feeds
+FEED_LIMIT = 500
 EVIDENCE_OVERHEAD = 64 * 1024
 #: the path whose body cap is ``max_evidence_bytes`` (+ multipart overhead), not the default
 EVIDENCE_PATH = re.compile(r"/api/v1/incidents/[^/]+/evidence")
@@ -67,6 +69,19 @@ class Incidents(Protocol):
                      request_id: str | None = None) -> dict[str, Any]: ...
 
 
+class Inbox(Protocol):
+    """The notification inbox (``playbooks.notify`` Outbox), named here: playbooks is above."""
+
+    def inbox_for(self, principal: Principal, limit: int = 100) -> list[dict[str, Any]]: ...
+
+
+class Advisories(Protocol):
+    """The advisory service as the feed route uses it (``cases.services.advisories``)."""
+
+    def list_for(self, principal: Principal | None = None, *,
+                 limit: int = 100) -> list[dict[str, Any]]: ...
+
+
 class Ingest(Protocol):
     """The pipeline entry the alerts route hands raw reports to."""
 
@@ -82,6 +97,8 @@ class EntityApi:
     idempotency: Idempotency
     metrics: ApiMetrics
     settings: Settings
+    inbox: Inbox | None = None
+    advisories: Advisories | None = None
 
 
 def _json(outcome: Outcome, request_id: str) -> Response:
@@ -121,7 +138,7 @@ def build_entity_router(api: EntityApi) -> APIRouter:
     _read_routes(router, api)
     _evidence_route(router, api)
     _alerts_route(router, api)
-    _feed_routes(router)
+    _feed_routes(router, api)
     return router
 
 
@@ -249,18 +266,26 @@ def _alerts_route(router: APIRouter, api: EntityApi) -> None:
         return _json(outcome, request_id)
 
 
-def _feed_routes(router: APIRouter) -> None:
+def _feed_routes(router: APIRouter, api: EntityApi) -> None:
     @router.get("/inbox", response_model=None,
-                summary="Notifications for this entity (filled once notifications exist; "
-                        "until then an empty collection)")
-    async def inbox(principal: EntityPrincipal) -> list[dict[str, Any]]:
-        return []
+                summary="Notifications for this entity, newest first")
+    async def inbox(principal: EntityPrincipal,
+                    limit: Annotated[int, Query(ge=1, le=FEED_LIMIT)] = 100
+                    ) -> list[dict[str, Any]]:
+        if api.inbox is None:
+            return []
+        return await run_in_threadpool(api.inbox.inbox_for, principal, limit)
 
     @router.get("/advisories", response_model=None,
-                summary="Advisories shared with this entity (filled once advisories exist; "
-                        "until then an empty collection)")
-    async def advisories(principal: EntityPrincipal) -> list[dict[str, Any]]:
-        return []
+                summary="Advisories this entity may read (its own, its sector's, TLP:CLEAR "
+                        "and TLP:GREEN ones), newest first")
+    async def advisories(principal: EntityPrincipal,
+                         limit: Annotated[int, Query(ge=1, le=FEED_LIMIT)] = 100
+                         ) -> list[dict[str, Any]]:
+        if api.advisories is None:
+            return []
+        feed = api.advisories
+        return await run_in_threadpool(lambda: feed.list_for(principal, limit=limit))
 
 
 def _sha256(data: bytes) -> str:
