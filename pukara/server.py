@@ -85,7 +85,8 @@ def build_app(settings: Settings | None = None) -> FastAPI:
     app = create_app(store=services.store, identity=services.identity,
                      incidents=ApiIncidents(services.incidents, services.intake),
                      ingest=api_pipeline(services).ingest_in, settings=services.settings,
-                     faults=FaultHooks.from_env())
+                     faults=FaultHooks.from_env(), analyst=services,
+                     inbox=services.notifications.outbox, advisories=services.advisories)
     app.router.add_event_handler("shutdown", services.close)
     return app
 
