@@ -59,7 +59,8 @@ def _delete(conn: Connection, table: Table, where: Any, counts: dict[str, int]) 
         _delete(conn, child, column.in_(select(parent_column).where(where)), counts)
     removed = conn.execute(delete(table).where(where)).rowcount
     if removed:
-        counts[table.name] = counts.get(table.name, 0) + removed
+        name = str(table.name)
+        counts[name] = counts.get(name, 0) + removed
 
 
 def purge(store: Store, exercise_id: str, actor: audit.Actor) -> dict[str, int]:
@@ -67,7 +68,7 @@ def purge(store: Store, exercise_id: str, actor: audit.Actor) -> dict[str, int]:
     counts: dict[str, int] = {}
     with store.write() as conn:
         runs.row(conn, exercise_id)
-        counts["tokens_revoked"] = revoke_tokens(conn, exercise_id)
+        counts["participant_credentials_revoked"] = revoke_tokens(conn, exercise_id)
         _delete(conn, alerts, alerts.c.exercise_id == exercise_id, counts)
         _delete(conn, incidents, incidents.c.exercise_id == exercise_id, counts)
         _delete(conn, cases, cases.c.exercise_id == exercise_id, counts)

@@ -95,7 +95,7 @@ exercise_messages = Table(
 )
 
 exercise_tokens = Table(
-    "exercise_tokens", metadata,
+    "exercise_participants", metadata,
     Column("token_id", Integer, primary_key=True),
     Column("exercise_id", String(64), nullable=False, index=True),
     Column("entity_id", String(63), nullable=False),

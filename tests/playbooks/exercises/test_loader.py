@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from playbooks.exercises.loader import ScenarioError, load_scenario, parse_scenario, shipped_scenarios
+from playbooks.exercises.loader import (
+    ScenarioError,
+    load_scenario,
+    parse_scenario,
+    shipped_scenarios,
+)
 from playbooks.exercises.model import check_participants, format_offset, parse_offset
 from pukara.core.schema import Entity
 
