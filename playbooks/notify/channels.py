@@ -167,6 +167,10 @@ class WebhookChannel:
                    SIGNATURE_HEADER: sign(hook.secret.get_secret_value().encode(), timestamp,
                                           body)}
         status = self._post(hook, body, headers)
+        if 300 <= status < 400:
+            raise DeliveryFailed(f"webhook {hook.name} answered {status}: redirects are not "
+                                 "followed (SECURITY G1); fix the configured URL",
+                                 permanent=True)
         if not 200 <= status < 300:
             raise DeliveryFailed(f"webhook {hook.name} answered {status}",
                                  permanent=400 <= status < 500 and status not in (408, 429))

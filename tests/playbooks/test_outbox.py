@@ -215,3 +215,21 @@ def test_header_injection_is_folded_or_refused(built, case, smtp_server) -> None
     with pytest.raises(DeliveryFailed, match="CR or LF") as caught:
         build_email(row, "cnsd@gob.pe")  # type: ignore[arg-type]
     assert caught.value.permanent
+
+
+def test_webhook_redirect_is_not_followed(built, case, http_server) -> None:  # noqa: F811
+    port, log = http_server
+    log.status = 302
+    hook = WebhookConfig(name="moved", url=f"http://127.0.0.1:{port}/old", entity_id="minsa",
+                         secret=SecretStr(SECRET), allow_internal=True)
+    notes = build_notifications(built.store, built.settings.home, NotifyConfig(webhooks=[hook]))
+    with built.store.write() as conn:
+        notes.outbox.enqueue(conn, "entity-notice", key="redirect", entity_id="minsa",
+                             values=notice(case), case_id=case["id"])
+    assert notes.worker.run_once().dead == 1
+    assert [path for path, _, _ in log.received] == ["/old"]
+    with built.store.read() as conn:
+        error = conn.execute(select(outbox.c.last_error).where(
+            outbox.c.channel == "webhook")).scalar_one()
+    assert error == "webhook moved answered 302: redirects are not followed (SECURITY G1); " \
+        "fix the configured URL"
