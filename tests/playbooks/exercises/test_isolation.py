@@ -91,9 +91,9 @@ def test_exercise_records_are_kept_out_of_the_picture_and_sharing(services: Serv
             cases.c.exercise_id == exercise_id)).scalars())
     assert len(case_ids) == 1  # both reports name 198.18.5.5: one case for the campaign
     export = load_case(services.store, case_ids[0])
-    with pytest.raises(TLPViolation, match="exercise data .* never shared to misp"):
+    with pytest.raises(TLPViolation, match=r"exercise data .* never shared to misp"):
         build_event(export)
-    with pytest.raises(TLPViolation, match="exercise data .* never shared to stix"):
+    with pytest.raises(TLPViolation, match=r"exercise data .* never shared to stix"):
         build_bundle(export, "CNSD")
 
 
