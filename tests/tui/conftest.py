@@ -12,6 +12,7 @@ values afterwards so the screens are the same every day.
 from __future__ import annotations
 
 import io
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -105,18 +106,33 @@ def pin_times(services: Services) -> None:
             conn.exec_driver_sql(statement)
 
 
+@pytest.fixture(scope="session")
+def filled_home(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
+    """A PUKARA_HOME filled once per run (see :func:`fill`); tests work on copies."""
+    home = tmp_path_factory.mktemp("filled-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PUKARA_HOME", str(home))
+        built = build_services(load_settings())
+        try:
+            fill(built, shared_data)
+        finally:
+            built.close()
+    return home
+
+
 @pytest.fixture
-def services(pukara_home: Path) -> Iterator[Services]:
-    """Every service on a fresh store in this test's PUKARA_HOME."""
+def services(filled_home: Path, pukara_home: Path) -> Iterator[Services]:
+    """Every service on this test's own copy of the filled store."""
+    shutil.copytree(filled_home, pukara_home, dirs_exist_ok=True)
     built = build_services(load_settings())
     yield built
     built.close()
 
 
 @pytest.fixture
-def client(services: Services, shared_data: Path) -> LocalClient:
+def client(services: Services) -> LocalClient:
     """A LocalClient on the filled store."""
-    return fill(services, shared_data)
+    return LocalClient(services, actor=ANALYST, clock=frozen)
 
 
 @pytest.fixture(scope="module")
