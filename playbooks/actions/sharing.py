@@ -53,6 +53,7 @@ def publish_advisory_draft(context: ActionContext, *, title: str, summary: str,
     from sqlalchemy import select
 
     from cases.services import timeline
+    from cases.services.advisories import AdvisoryDraft
     from cases.store.tables_cases import case_observables
 
     case = context.case
@@ -62,12 +63,13 @@ def publish_advisory_draft(context: ActionContext, *, title: str, summary: str,
     rows = context.db.execute(select(case_observables.c.type, case_observables.c.value)
                               .where(case_observables.c.case_id == case["id"])
                               .order_by(case_observables.c.id).limit(500)).all()
-    draft = {"title": f"{title} ({case['number']})", "summary": summary, "tlp": tlp.value,
-             "indicators": [{"type": r.type, "value": r.value} for r in rows],
-             "recommendations": list(recommendations or []),
-             "sectors": list(sectors or case["sectors"]), "case_id": case["id"]}
+    draft = AdvisoryDraft.model_validate({
+        "title": f"{title} ({case['number']})", "summary": summary, "tlp": tlp.value,
+        "indicators": [{"type": r.type, "value": r.value} for r in rows],
+        "recommendations": list(recommendations or []),
+        "sectors": list(sectors or case["sectors"])}).model_dump(mode="json")
     timeline.record(context.db, case["id"], "playbook.advisory", context.actor,
                     f"advisory draft prepared: {draft['title']}",
                     details={"run_id": context.run_id, "indicators": len(draft["indicators"])})
     return ActionResult(f"advisory draft '{draft['title']}' with {len(rows)} indicators",
-                        {"draft": draft})
+                        {"draft": draft, "case_id": case["id"]})

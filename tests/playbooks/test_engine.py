@@ -373,3 +373,19 @@ def test_two_engines_ticking_together_run_each_step_once(built, shared_data: Pat
     with built.store.read() as conn:
         assert conn.execute(select(func.count()).select_from(outbox)).scalar_one() == 2
     assert states(built.playbooks.run_view(run_id))["escalate"] == "pending"
+
+
+def test_advisory_draft_is_publishable(built, shared_data: Path) -> None:  # noqa: F811
+    from cases.services.advisories import AdvisoryService
+
+    case_id = open_case(built, shared_data / "shadowserver" / "scan_http_vulnerable.csv")
+    built.playbooks.on_case_opened(case_id)
+    Driver(built, case_id).drive()
+    run = Driver(built, case_id).run("vulnerability-exploitation")
+    draft = next(s for s in run["steps"] if s["id"] == "draft-advisory")["output"]["draft"]
+    number = built.cases.get(case_id)["number"]
+    assert draft["title"] == f"Actively exposed vulnerability in constituent systems ({number})"
+    assert (draft["tlp"], draft["sectors"]) == ("amber", ["health"])
+    assert {"type": "ipv4", "value": "192.168.0.1", "role": None} in draft["indicators"]
+    published = AdvisoryService(built.store).publish(draft, ANALYST)
+    assert (published["title"], published["tlp"]) == (draft["title"], "amber")
