@@ -54,7 +54,7 @@ def built(pukara_home: Path) -> Iterator[Services]:
 
 
 def open_case(built: Services, sample: Path, *, classification: str | None = None,
-              entity_id: str = "minsa") -> str:
+              entity_id: str | None = "minsa") -> str:
     """Ingest a real Shadowserver report for ``entity_id``, promote every alert to one case,
     and (like an analyst) reclassify it when asked; returns the case id."""
     with FileSource().open_report(sample, entity_id=entity_id, fmt="shadowserver") as report:

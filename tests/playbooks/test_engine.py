@@ -389,3 +389,30 @@ def test_advisory_draft_is_publishable(built, shared_data: Path) -> None:  # noq
     assert {"type": "ipv4", "value": "192.168.0.1", "role": None} in draft["indicators"]
     published = AdvisoryService(built.store).publish(draft, ANALYST)
     assert (published["title"], published["tlp"]) == (draft["title"], "amber")
+
+
+def test_transactional_action_retried_then_failed_then_retried_by_hand(
+        built, shared_data: Path) -> None:  # noqa: F811
+    from tests.playbooks.kit import MINSA_MAIL
+
+    case_id = open_case(built, shared_data / "shadowserver" / "sandbox_conn.csv",
+                        classification="malicious-code/ransomware", entity_id=None)
+    assert built.cases.get(case_id)["entity_ids"] == []
+    (run_id,) = built.playbooks.on_case_opened(case_id)
+    driver = Driver(built, case_id)
+    ask = next(s for s in built.playbooks.run_view(run_id)["steps"] if s["id"] == "ask-isolation")
+    assert (ask["state"], ask["attempts"]) == ("pending", 1)
+    assert ask["error"] == "ActionFailed: the case has no entity to write to"
+    assert ask["next_attempt_at"] is not None
+    for _ in range(2):
+        driver.now += timedelta(hours=1)
+        built.playbooks.tick(driver.now)
+    ask = next(s for s in built.playbooks.run_view(run_id)["steps"] if s["id"] == "ask-isolation")
+    assert (ask["state"], ask["attempts"]) == ("failed", 3)
+    built.cases.update(case_id, {"add_entities": ["minsa"]}, ANALYST)
+    built.playbooks.retry(run_id, "ask-isolation", ANALYST, now=driver.now)
+    ask = next(s for s in built.playbooks.run_view(run_id)["steps"] if s["id"] == "ask-isolation")
+    assert (ask["state"], ask["attempts"], ask["error"]) == ("done", 1, None)
+    with built.store.read() as conn:
+        rows = conn.execute(select(outbox.c.recipient).order_by(outbox.c.id)).scalars().all()
+    assert rows == ["minsa", MINSA_MAIL]
