@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pukara import demo
 from pukara.cli.output import emit_json, info
-from pukara.core.config import load_settings
+from pukara.core.config import Settings, load_settings
 from pukara.wiring import build_services
+
+if TYPE_CHECKING:
+    from pukara.wiring import Services
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--prepare-only", action="store_true",
                         help="fill the home and exit without serving")
+    parser.add_argument("--no-tui", action="store_true",
+                        help="serve the API in the foreground even on a terminal")
     parser.add_argument("--json", action="store_true", help="print the preparation summary")
     parser.set_defaults(handler=run)
 
@@ -40,13 +48,36 @@ def run(args: argparse.Namespace) -> int:
         replayer = demo.Replayer(services, demo.load_replay(samples))
         replayer.start()
         try:
-            _serve(settings, args.host, args.port)
+            if sys.stdin.isatty() and sys.stdout.isatty() and not args.no_tui:
+                _serve_in_background_and_open_tui(settings, services, args.host, args.port)
+            else:
+                _serve(settings, args.host, args.port)
         finally:
             replayer.stop.set()
             replayer.join(timeout=5)
     finally:
         services.close()
     return 0
+
+
+def _serve_in_background_and_open_tui(settings: Settings, services: Services, host: str,
+                                      port: int) -> None:
+    """The analysts' view: the TUI in front, the entity API behind it on loopback."""
+    import uvicorn
+
+    from pukara.server import build_app
+    from tui.app import PukaraApp
+    from tui.client.local import LocalClient
+
+    server = uvicorn.Server(uvicorn.Config(build_app(settings), host=host, port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, name="pukara-demo-api", daemon=True)
+    thread.start()
+    try:
+        PukaraApp(LocalClient(services)).run()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def _serve(settings: object, host: str, port: int) -> None:
