@@ -90,6 +90,24 @@ class TaskService:
                          before=task_view(row), after=after)
             return after
 
+    def reassign(self, task_id: str, owner: str, actor: audit.Actor) -> dict[str, Any]:
+        """Give a task to ``owner``, with a timeline entry and an audit entry."""
+        owner = owner.strip()
+        if not owner or len(owner) > 100:
+            raise InvalidInput("the owner is 1..100 characters", field="owner")
+        with self.store.write() as conn:
+            row = self._task(conn, task_id)
+            now = utcnow()
+            conn.execute(update(case_tasks).where(case_tasks.c.id == row["id"])
+                         .values(owner=owner, updated_at=now))
+            after = {**task_view(row), "owner": owner, "updated_at": iso(now)}
+            timeline.record(conn, row["case_id"], "task.owner", actor,
+                            f"task {row['title']}: owner {row['owner'] or '-'} → {owner}",
+                            details={"task_id": row["id"], "from": row["owner"], "to": owner})
+            audit.append(conn, actor, "case.task_owner", "case", row["case_id"],
+                         before=task_view(row), after=after)
+            return after
+
     def list(self, case_ref: str) -> list[dict[str, Any]]:
         """The tasks of a case."""
         with self.store.read() as conn:

@@ -13,25 +13,22 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
-
 from cases.search.query import SearchQuery, parse
 from cases.search.service import SearchBackend, search_backend
-from cases.services import audit, timeline
+from cases.services import audit
 from cases.services.alert_filter import AlertFilter, parse_query
 from cases.services.alerts import AlertService
 from cases.services.cases import CaseService
 from cases.services.identity import Identity
 from cases.services.picture import PictureService
-from cases.services.tasks import TaskService, task_view
+from cases.services.tasks import TaskService
 from cases.services.timeline import TimelineService
 from cases.services.triage import DISMISS_REASONS, OPEN_STATUSES, TriageService
 from cases.store import Store
-from cases.store.tables_cases import case_tasks
 from enrichment.intel.matcher import IntelMatcher, parse_value
 from enrichment.intel.store import IntelStore
 from pukara.core.config import Settings
-from pukara.core.errors import InvalidInput, NotFound
+from pukara.core.errors import InvalidInput
 from pukara.core.schema import utcnow
 from tui.client import queries
 from tui.client.base import EXPORT_FORMATS, AlertQuery, CaseQuery, Page
@@ -178,29 +175,8 @@ class LocalClient:
         return self.services.tasks.set_status(task_id, status, self.actor)
 
     def reassign_task(self, task_id: str, owner: str) -> dict[str, Any]:
-        """Give a task to ``owner``, with a timeline entry and an audit entry.
-
-        TaskService has no owner change yet; this is the one write done here, with the
-        service module's own timeline and audit helpers, in one transaction.
-        """
-        owner = owner.strip()
-        if not owner or len(owner) > 100:
-            raise InvalidInput("the owner is 1..100 characters", field="owner")
-        with self.services.store.write() as conn:
-            query = select(case_tasks).where(case_tasks.c.id == task_id)
-            row = conn.execute(query).mappings().first()
-            if row is None:
-                raise NotFound(f"no such task: {task_id}")
-            now = utcnow()
-            conn.execute(update(case_tasks).where(case_tasks.c.id == task_id)
-                         .values(owner=owner, updated_at=now))
-            after = {**task_view(row), "owner": owner, "updated_at": now.isoformat()}
-            timeline.record(conn, row["case_id"], "task.owner", self.actor,
-                            f"task {row['title']}: owner {row['owner'] or '-'} → {owner}",
-                            details={"task_id": task_id, "from": row["owner"], "to": owner})
-            audit.append(conn, self.actor, "case.task_owner", "case", row["case_id"],
-                         before=task_view(row), after=after)
-        return after
+        """Give a task to ``owner`` (timeline and audit entries by the task service)."""
+        return self.services.tasks.reassign(task_id, owner, self.actor)
 
     def add_note(self, case_ref: str, text: str) -> dict[str, Any]:
         """An analyst timeline entry."""
