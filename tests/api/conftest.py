@@ -1,6 +1,6 @@
 """Fixtures of the API tests: a real SQLite store in tmp_path, the app built by the
 composition root, and the principals of SECURITY §5 (entities A and B, a revoked and an
-expired token, an analyst, an admin; "no auth" is simply no header)."""
+expired token, an analyst, a coordinator, an admin; "no auth" is simply no header)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ class Principals:
     expired: str
     analyst: str
     admin: str
+    coordinator: str = ""
 
     @staticmethod
     def bearer(token: str) -> dict[str, str]:
@@ -60,6 +61,7 @@ def seed_principals(store: Store) -> Principals:
         identity.add_entity(Entity(id=entity_id, name=name, sector="gobierno"))
     identity.add_user("ana-analyst", Role.ANALYST)
     identity.add_user("adm-admin", Role.ADMIN)
+    identity.add_user("coco-coordinator", Role.COORDINATOR)
     revoked = identity.issue_entity_token(ENTITY_C)
     identity.revoke(entity_id=ENTITY_C)
     return Principals(
@@ -70,6 +72,7 @@ def seed_principals(store: Store) -> Principals:
         expired=identity.issue_entity_token(ENTITY_B, ttl=timedelta(seconds=-1)),
         analyst=identity.issue_user_token("ana-analyst"),
         admin=identity.issue_user_token("adm-admin"),
+        coordinator=identity.issue_user_token("coco-coordinator"),
     )
 
 

@@ -19,7 +19,10 @@ from cases.api.auth import PUBLIC_PATHS, current_principal
 from cases.api.problems import UNAUTHORIZED_DETAIL
 from tests.api.conftest import ApiEnv, Principals
 
-SAMPLE_PATH_VALUES = {"incident_id": "8d3c1c55-7d7b-4c6e-9a51-3f1d9b8f0f11"}
+SAMPLE_PATH_VALUES = {"incident_id": "8d3c1c55-7d7b-4c6e-9a51-3f1d9b8f0f11",
+                      "alert_id": "999999", "ref": "CASE-2026-999999",
+                      "task_id": "no-such-task", "key": "no-such-group",
+                      "entity_id": "no-such-entity"}
 UNAUTHORIZED_BODY = {"type": "urn:pukara:problem:unauthorized", "title": "Unauthorized",
                      "status": 401, "detail": UNAUTHORIZED_DETAIL, "errors": []}
 
@@ -78,7 +81,7 @@ def test_every_route_of_the_app_is_guarded(api_env: ApiEnv) -> None:
     assert {"/api/v1/incidents", "/api/v1/incidents/{incident_id}",
             "/api/v1/incidents/{incident_id}/updates", "/api/v1/incidents/{incident_id}/evidence",
             "/api/v1/alerts", "/api/v1/inbox", "/api/v1/advisories", "/healthz", "/metrics",
-            "/openapi.json", "/docs"} == paths
+            "/openapi.json", "/docs"} | {path for _, path in ANALYST_CALLS} == paths
     assert unguarded_routes(app) == []
 
 
@@ -93,7 +96,7 @@ def test_every_route_and_method_answers_401_without_a_token(client: TestClient) 
         assert response.headers["content-type"] == "application/problem+json"
         assert response.headers["www-authenticate"].startswith("Bearer")
         checked += 1
-    assert checked == 11
+    assert checked == 11 + len(ANALYST_CALLS)
 
 
 def test_openapi_paths_are_all_guarded(client: TestClient, api_env: ApiEnv) -> None:
@@ -104,7 +107,7 @@ def test_openapi_paths_are_all_guarded(client: TestClient, api_env: ApiEnv) -> N
                 continue
             response = client.request(method.upper(), concrete(path))
             assert response.status_code == 401, (method, path)
-    assert len(document["paths"]) == 9
+    assert len(document["paths"]) == 9 + len({path for _, path in ANALYST_CALLS})
 
 
 def test_docs_and_openapi_need_a_token(client: TestClient, api_env: ApiEnv) -> None:
@@ -139,6 +142,60 @@ def test_the_check_flags_a_new_unauthenticated_route(api_env: ApiEnv) -> None:
     assert unguarded_routes(app) == ["/api/v1/forgotten", "/raw-stream"]
 
 
+A = "/api/v1/analyst"
+#: every analyst route: the request an analyst makes in the matrix (on a store holding only
+#: the seeded principals, so ids name nothing) and the status it gets
+ANALYST_CALLS: dict[tuple[str, str], tuple[dict[str, Any], int]] = {
+    ("GET", f"{A}/dashboard"): ({}, 200),
+    ("GET", f"{A}/alerts"): ({"params": {"q": "status:new", "sort": "-count"}}, 200),
+    ("GET", f"{A}/alerts/{{alert_id}}"): ({}, 404),
+    ("POST", f"{A}/alerts/ack"): ({"json": {"ids": [999999]}}, 404),
+    ("POST", f"{A}/alerts/dismiss"): ({"json": {"ids": [999999], "reason": "duplicate"}}, 404),
+    ("POST", f"{A}/alerts/promote"): ({"json": {"ids": [999999]}}, 422),
+    ("GET", f"{A}/alerts/groups"): ({}, 200),
+    ("POST", f"{A}/alerts/groups/{{key}}"): ({"json": {"action": "ack"}}, 404),
+    ("GET", f"{A}/cases"): ({"params": {"include_closed": "true"}}, 200),
+    ("POST", f"{A}/cases"): ({"json": {"title": "Caso de la matriz"}}, 201),
+    ("GET", f"{A}/cases/{{ref}}"): ({}, 404),
+    ("PATCH", f"{A}/cases/{{ref}}"): ({"json": {"severity": "high"}}, 404),
+    ("POST", f"{A}/cases/{{ref}}/close"): (
+        {"json": {"resolution": "duplicate", "summary": "duplicado"}}, 404),
+    ("POST", f"{A}/cases/{{ref}}/merge"): ({"json": {"source": "CASE-2026-999998"}}, 404),
+    ("POST", f"{A}/cases/{{ref}}/tasks"): ({"json": {"title": "Aislar el host"}}, 404),
+    ("PATCH", f"{A}/tasks/{{task_id}}"): ({"json": {"status": "done"}}, 404),
+    ("POST", f"{A}/cases/{{ref}}/notes"): ({"json": {"text": "nota"}}, 404),
+    ("POST", f"{A}/cases/{{ref}}/comments"): ({"json": {"text": "comentario"}}, 404),
+    ("GET", f"{A}/cases/{{ref}}/export"): ({"params": {"format": "markdown"}}, 404),
+    ("GET", f"{A}/advisories"): ({}, 200),
+    ("POST", f"{A}/advisories"): ({"json": {"title": "Aviso", "summary": "Parchear"}}, 201),
+    ("GET", f"{A}/search"): ({"params": {"q": "lockbit"}}, 200),
+    ("GET", f"{A}/intel/lookup"): ({"params": {"value": "203.0.113.45"}}, 200),
+    ("GET", f"{A}/intel/stats"): ({}, 200),
+    ("GET", f"{A}/entities"): ({}, 200),
+    ("GET", f"{A}/entities/{{entity_id}}"): ({}, 404),
+    ("GET", f"{A}/incidents"): ({}, 200),
+    ("GET", f"{A}/incidents/{{incident_id}}"): ({}, 404),
+}
+
+
+def test_every_analyst_route_takes_a_staff_token(client: TestClient, api_env: ApiEnv) -> None:
+    """No token → 401, entity and dead tokens → 401/403, staff → the designed status."""
+    routes = {(m, p) for m, p in _routes(client.app)  # type: ignore[arg-type]
+              if p.startswith(A + "/") and m != "HEAD"}
+    assert routes == set(ANALYST_CALLS)
+    tokens = api_env.tokens
+    for (method, path), (kwargs, expected) in ANALYST_CALLS.items():
+        url = concrete(path)
+        got = [client.request(method, url, headers=Principals.bearer(token), **kwargs)
+               for token in (tokens.a, tokens.b, tokens.revoked, tokens.expired)]
+        assert [r.status_code for r in got] == [403, 403, 401, 401], (method, path)
+        assert got[0].json()["detail"] == "this route takes a staff token"
+        assert client.request(method, url, **kwargs).status_code == 401, (method, path)
+        for token in (tokens.analyst, tokens.coordinator, tokens.admin):
+            answer = client.request(method, url, headers=Principals.bearer(token), **kwargs)
+            assert answer.status_code == expected, (method, path, answer.text)
+
+
 PRINCIPAL_NAMES = ("none", "a", "b", "revoked", "expired", "analyst", "admin")
 #: expected status per principal, in PRINCIPAL_NAMES order
 READ_MATRIX = {
@@ -149,6 +206,8 @@ READ_MATRIX = {
     "/metrics": (401, 403, 403, 401, 401, 403, 200),
     "/openapi.json": (401, 200, 200, 401, 401, 200, 200),
     "/docs": (401, 200, 200, 401, 401, 200, 200),
+    "/api/v1/analyst/dashboard": (401, 403, 403, 401, 401, 200, 200),
+    "/api/v1/analyst/alerts": (401, 403, 403, 401, 401, 200, 200),
 }
 
 
