@@ -8,6 +8,7 @@ transaction and one audit entry.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
 
 from cases.services import audit
 from cases.services.alert_filter import ALERT_STATUSES, AlertFilter, parse_query
@@ -15,6 +16,9 @@ from cases.services.triage import DISMISS_REASONS, OPEN_STATUSES
 from pukara.cli.common import add_json, cell, services
 from pukara.cli.output import emit_json, info, table
 from pukara.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from pukara.wiring import Services
 
 CLI_ACTOR = audit.Actor("cli")
 
@@ -84,11 +88,17 @@ def _selection(args: argparse.Namespace) -> AlertFilter:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    """Print the queue."""
-    selection = parse_query(args.query)
+    """Print the queue; a query with free text goes through the search index."""
+    try:
+        selection = parse_query(args.query)
+    except InvalidInput:
+        selection = None
     with services() as built:
-        rows = built.alerts.list(status=args.status, entity_id=args.entity, limit=args.limit,
-                                 selection=selection)
+        if selection is None:
+            rows = _search(built, args)
+        else:
+            rows = built.alerts.list(status=args.status, entity_id=args.entity,
+                                     limit=args.limit, selection=selection)
     if args.json:
         emit_json(rows)
         return 0
@@ -96,6 +106,19 @@ def run_list(args: argparse.Namespace) -> int:
           [(r["id"], r["severity"], cell(r["entity_id"]), r["title"], r["classification"],
             r["count"], r["hits"], r["status"]) for r in rows])
     return 0
+
+
+def _search(built: Services, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from cases.search.service import search_backend
+
+    terms = [args.query]
+    if args.status:
+        terms.append(f"status:{args.status}")
+    if args.entity:
+        terms.append(f"entity:{args.entity}")
+    found = search_backend(built.store, built.settings).search(" ".join(terms), None,
+                                                              limit=args.limit)
+    return found["alerts"]
 
 
 def run_show(args: argparse.Namespace) -> int:

@@ -42,3 +42,13 @@ def test_rematch_adds_new_hits_once(pukara_home: Path, shared_data: Path, tmp_pa
     assert lit["hits"] == 1
     assert run(capsys, "intel", "rematch", "--since", "1m", "--json")["examined"] == 0
     assert run(capsys, "audit", "verify", "--json")["ok"] is True
+
+
+def test_alerts_list_query_with_free_text_uses_the_search_index(
+        pukara_home: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "ingest", str(shared_data / SAMPLE), "--json")
+    listed = run(capsys, "alerts", "list", "--query", '"Nmap SYN Port Scan" status:new',
+                 "--json")
+    assert [a["title"] for a in listed] == ["Nmap SYN Port Scan Detected"]
+    fields_only = run(capsys, "alerts", "list", "--query", "severity:>=low", "--json")
+    assert "Nmap SYN Port Scan Detected" in {a["title"] for a in fields_only}
