@@ -1,7 +1,8 @@
 """Cross-entity correlation: the same thing seen at N or more entities within a window.
 
 Every alert that has an entity contributes *sightings*: one per observable key (roles other
-than ``context``, warninglisted values left out when an index is given) and one per
+than ``context``, user agents and file names — shared by unrelated hosts everywhere — and
+warninglisted values when an index is given are left out) and one per
 non-suppressed indicator hit matched through a wider indicator (``indicator:cidr:…``,
 ``indicator:domain:…`` when a CIDR or a parent domain matched). Sightings are kept per
 (exercise, key, entity) in memory and appended as snapshots to ``intel_sightings`` — so
@@ -19,6 +20,12 @@ last batch; the case layer turns them into campaign alerts and decides who sees 
 ids. Real and exercise alerts never mix: the exercise id is part of every key. The alerts
 carrying a campaign's key get a ``correlation`` hit naming the campaign and the number of
 entities — not which ones.
+
+In the live pipeline the work is split so that correlation commits or rolls back with the
+alerts: :meth:`CorrelationEnricher.stage` computes in memory, :meth:`~CorrelationEnricher.persist`
+writes through the batch's own connection (never one of its own: on SQLite that would wait
+for the batch's write lock), and a rollback of that transaction puts memory back as it was.
+:meth:`CorrelationEnricher.enrich` does both in a transaction of its own (standalone use).
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ SIGHTING_COLUMNS = (
     "fingerprints",
 )
 MAX_CAMPAIGN_FINGERPRINTS = 1000
+UNCORRELATED_TYPES = frozenset({"user-agent", "filename"})
 Warned = Callable[[Any, str], list[str]]
 
 
@@ -117,8 +125,10 @@ def alert_keys(alert: Alert, warned: Warned | None = None) -> Iterator[str]:
     """The correlation keys of an alert."""
     seen: set[str] = set()
     for observable in alert.observables:
+        if observable.role == "context" or observable.type in UNCORRELATED_TYPES:
+            continue
         key = f"{observable.type}:{observable.value}"  # Observable.key, without enum look-ups
-        if observable.role == "context" or key in seen:
+        if key in seen:
             continue
         if warned is not None and warned(observable.type, observable.value):
             continue
@@ -155,6 +165,8 @@ class CorrelationEnricher:
         self.campaigns: list[Campaign] = []
         self._sightings: dict[tuple[str, str], dict[str, Sighting]] = {}
         self._campaigns: dict[tuple[str, str], Campaign] = {}
+        self._pending: _Journal | None = None
+        self._open: dict[int, list[_Journal]] = {}
         self.load()
 
     def load(self) -> None:
@@ -194,20 +206,38 @@ class CorrelationEnricher:
         known.saved_last_seen = known.last_seen
 
     def enrich(self, alerts: list[Alert]) -> None:
-        """Record the batch's sightings, create or update campaigns, mark the alerts."""
+        """Standalone use: :meth:`stage` the batch and :meth:`persist` it in a transaction
+        of its own. The live pipeline calls ``stage`` and ``persist(conn)`` itself."""
+        self.stage(alerts)
+        try:
+            with self.engine.begin() as conn:
+                self.persist(conn)
+        except BaseException:
+            self.discard()
+            raise
+
+    def stage(self, alerts: list[Alert]) -> None:
+        """Record the batch's sightings and campaigns in memory and mark the alerts; the rows
+        to write wait for :meth:`persist` (or :meth:`discard`, which undoes the batch)."""
+        self.discard()
+        journal = _Journal()
+        seen_by_pair: dict[tuple[str, str, str], list[tuple[datetime, str]]] = {}
         touched: dict[tuple[str, str], list[tuple[Alert, str]]] = {}
-        dirty: set[tuple[str, str, str]] = set()
         warned = self._warned()
         for alert in alerts:
-            if alert.entity_id is None:
+            entity = alert.entity_id
+            if entity is None:
                 continue
             exercise = alert.exercise_id or ""
             fingerprint = alert.fingerprint()
+            when = alert.observed_at
             for key in alert_keys(alert, warned):
-                if self._see((exercise, key), alert.entity_id, alert.observed_at, fingerprint):
-                    dirty.add((exercise, key, alert.entity_id))
+                seen_by_pair.setdefault((exercise, key, entity), []).append((when, fingerprint))
                 touched.setdefault((exercise, key), []).append((alert, fingerprint))
-        news, changed = self._campaigns_of(touched)
+        dirty = {
+            pair for pair, seen in seen_by_pair.items() if self._see(pair, seen, journal)
+        }
+        news, changed = self._campaigns_of(touched, journal)
         for campaign in news:  # a new or grown campaign's unsaved sightings are written now
             exercise = campaign.exercise_id or ""
             pairs = self._sightings.get((exercise, campaign.observable), {})
@@ -216,21 +246,58 @@ class CorrelationEnricher:
                 for e in campaign.entity_ids
                 if e in pairs and pairs[e].saved_last_seen != pairs[e].last_seen
             )
-        if dirty or changed:
-            with self.engine.begin() as conn:  # one transaction a batch
-                self._save_sightings(conn, dirty)
-                self._save_campaigns(conn, changed)
+        journal.dirty, journal.changed = dirty, changed
+        self._pending = journal
         self.campaigns = news
         self._mark(touched)
 
+    def persist(self, conn: Connection) -> None:
+        """Write the staged batch's sightings and campaigns through ``conn``, in its
+        transaction; if that transaction rolls back, memory goes back to before the batch."""
+        journal, self._pending = self._pending, None
+        if journal is None:
+            return
+        self._save_sightings(conn, journal.dirty)
+        self._save_campaigns(conn, journal.changed)
+        self._undo_on_rollback(conn, journal)
+
+    def discard(self) -> None:
+        """Undo a staged batch that will not be persisted (its transaction failed first)."""
+        journal, self._pending = self._pending, None
+        if journal is not None:
+            journal.restore(self._sightings, self._campaigns)
+
+    def _undo_on_rollback(self, conn: Connection, journal: _Journal) -> None:
+        """Keep ``journal`` until ``conn``'s transaction ends: dropped on commit, replayed
+        backwards (newest batch first) on rollback."""
+        waiting = self._open.get(id(conn))
+        if waiting is not None:
+            waiting.append(journal)
+            return
+        journals = self._open[id(conn)] = [journal]
+
+        def committed(_conn: Connection) -> None:
+            if self._open.get(id(conn)) is journals:
+                del self._open[id(conn)]
+
+        def rolled_back(_conn: Connection) -> None:
+            if self._open.get(id(conn)) is journals:  # not after a commit of this transaction
+                del self._open[id(conn)]
+                for done in reversed(journals):
+                    done.restore(self._sightings, self._campaigns)
+
+        sa.event.listen(conn, "commit", committed, once=True)
+        sa.event.listen(conn, "rollback", rolled_back, once=True)
+
     def _campaigns_of(
-        self, touched: dict[tuple[str, str], list[tuple[Alert, str]]]
+        self, touched: dict[tuple[str, str], list[tuple[Alert, str]]], journal: _Journal
     ) -> tuple[list[Campaign], list[Campaign]]:
         """(created or joined by new entities, every campaign whose row must be written)."""
         news: list[Campaign] = []
         changed: list[Campaign] = []
         for key, seen in touched.items():
             campaign = self._campaigns.get(key)
+            journal.campaigns.append((key, _copy_campaign(campaign)))
             if campaign is None:
                 campaign = self._create(key)
                 grown = campaign is not None
@@ -251,25 +318,35 @@ class CorrelationEnricher:
         index = self.intel if isinstance(self.intel, IntelIndex) else self.intel.index()
         return index.warninglisted
 
-    def _see(self, key: tuple[str, str], entity: str, when: datetime, fingerprint: str) -> bool:
-        """Record a sighting; True when its row should be written now."""
-        entities = self._sightings.get(key)
+    def _see(self, pair: tuple[str, str, str], seen: list[tuple[datetime, str]],
+             journal: _Journal) -> bool:
+        """Record one entity's sightings of one key (in order); True when its row should be
+        written now."""
+        exercise, key, entity = pair
+        entities = self._sightings.get((exercise, key))
         if entities is None:
-            self._sightings[key] = {entity: Sighting(when, when, 1, [fingerprint])}
-            return True
+            entities = self._sightings[(exercise, key)] = {}
         sighting = entities.get(entity)
+        journal.sightings.append((exercise, key, entity, _copy_sighting(sighting)))
         if sighting is None:
-            entities[entity] = Sighting(when, when, 1, [fingerprint])
-            return True
-        if when > sighting.last_seen:
-            sighting.last_seen = when
-        elif when < sighting.first_seen:
-            sighting.first_seen = when
-        sighting.count += 1
-        if fingerprint not in sighting.fingerprints:
-            sighting.fingerprints = [*sighting.fingerprints, fingerprint][-MAX_FINGERPRINTS:]
+            when, fingerprint = seen[0]
+            sighting = entities[entity] = Sighting(when, when, 1, [fingerprint])
+            fresh = True
+            seen = seen[1:]
+        else:
+            fresh = False
+        prints = sighting.fingerprints
+        for when, fingerprint in seen:
+            if when > sighting.last_seen:
+                sighting.last_seen = when
+            elif when < sighting.first_seen:
+                sighting.first_seen = when
+            sighting.count += 1
+            if fingerprint not in prints:
+                prints = [*prints, fingerprint][-MAX_FINGERPRINTS:]
+        sighting.fingerprints = prints
         saved = sighting.saved_last_seen
-        return saved is None or sighting.last_seen - saved >= self.flush_every
+        return fresh or saved is None or sighting.last_seen - saved >= self.flush_every
 
     def _create(self, key: tuple[str, str]) -> Campaign | None:
         """A new campaign when enough entities saw ``key`` within the window, else None."""
@@ -314,15 +391,14 @@ class CorrelationEnricher:
             campaign = self._campaigns.get(key)
             if campaign is None:
                 continue
-            hit = Hit(
-                kind="correlation",
-                observable=key[1],
-                source="correlation",
-                meta={"campaign": campaign.key, "entities": len(campaign.entity_ids)},
-            )
+            observable = key[1]
+            entities = len(campaign.entity_ids)
             for alert, _ in seen:
-                if not any(h.kind == "correlation" and h.observable == key[1] for h in alert.hits):
-                    alert.hits.append(hit.model_copy())
+                if not any(h.kind == "correlation" and h.observable == observable
+                           for h in alert.hits):
+                    alert.hits.append(Hit.model_construct(
+                        kind="correlation", observable=observable, source="correlation",
+                        meta={"campaign": campaign.key, "entities": entities}))
 
     def _save_sightings(self, conn: Connection, dirty: set[tuple[str, str, str]]) -> None:
         if not dirty:
@@ -395,6 +471,54 @@ class CorrelationEnricher:
         with self.engine.begin() as conn:
             gone = conn.execute(t.sightings.delete().where(t.sightings.c.last_seen < before))
         return gone.rowcount or 0
+
+
+@dataclass
+class _Journal:
+    """One staged batch: the rows to write and what memory looked like before it."""
+
+    sightings: list[tuple[str, str, str, Sighting | None]] = field(default_factory=list)
+    campaigns: list[tuple[tuple[str, str], Campaign | None]] = field(default_factory=list)
+    dirty: set[tuple[str, str, str]] = field(default_factory=set)
+    changed: list[Campaign] = field(default_factory=list)
+
+    def restore(
+        self,
+        sightings: dict[tuple[str, str], dict[str, Sighting]],
+        campaigns: dict[tuple[str, str], Campaign],
+    ) -> None:
+        """Put the sightings and campaigns the batch touched back as they were."""
+        for exercise, key, entity, before in reversed(self.sightings):
+            entities = sightings.setdefault((exercise, key), {})
+            if before is None:
+                entities.pop(entity, None)
+                if not entities:
+                    del sightings[(exercise, key)]
+            else:
+                entities[entity] = before
+        for key, campaign in reversed(self.campaigns):
+            if campaign is None:
+                campaigns.pop(key, None)
+            else:
+                campaigns[key] = campaign
+
+
+def _copy_sighting(sighting: Sighting | None) -> Sighting | None:
+    if sighting is None:
+        return None
+    return Sighting(sighting.first_seen, sighting.last_seen, sighting.count,
+                    sighting.fingerprints, sighting.saved_last_seen)
+
+
+def _copy_campaign(campaign: Campaign | None) -> Campaign | None:
+    if campaign is None:
+        return None
+    copy = Campaign(campaign.key, campaign.observable, campaign.exercise_id,
+                    list(campaign.entity_ids), campaign.first_seen, campaign.last_seen,
+                    list(campaign.alert_fingerprints), campaign.created,
+                    list(campaign.new_entities))
+    copy.saved_last_seen = campaign.saved_last_seen
+    return copy
 
 
 def _campaign_of(row: Any) -> Campaign:

@@ -2,14 +2,16 @@
 
 The constituency and the entities' criticality come from the registry; a long-running server
 sees an ``entity add`` made by another process at its next batch (one cheap query a batch).
-The intel index refreshes itself when the intel store changes.
+The intel index refreshes itself when the intel store changes. The live pipeline calls
+:meth:`LiveEnrichment.stage` then :meth:`LiveEnrichment.persist` with the batch's own
+connection, so what enrichers keep commits or rolls back with the alerts.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from cases.services.identity import Identity
 from cases.store.tables import entities
@@ -87,7 +89,37 @@ class LiveEnrichment:
         self._version = version
 
     def enrich(self, alerts: list[Alert]) -> None:
-        """Run every enricher on the batch, in order."""
+        """Run every enricher on the batch, in order, persisting what they keep (correlation's
+        sightings and campaigns) in a write transaction of their own."""
+        self.stage(alerts)
+        try:
+            with self.identity.store.write() as conn:
+                self.persist(conn)
+        except BaseException:
+            self.discard()
+            raise
+
+    def stage(self, alerts: list[Alert]) -> None:
+        """Run every enricher on the batch, in order; what they keep waits for :meth:`persist`
+        (they never write on connections of their own here)."""
         self._refresh()
         for enricher in self.enrichers:
-            enricher.enrich(alerts)
+            stage = getattr(enricher, "stage", None)
+            if stage is not None:
+                stage(alerts)
+            else:
+                enricher.enrich(alerts)
+
+    def persist(self, conn: Connection) -> None:
+        """Write what the staged batch keeps through ``conn``, in the batch's transaction."""
+        for enricher in self.enrichers:
+            persist = getattr(enricher, "persist", None)
+            if persist is not None:
+                persist(conn)
+
+    def discard(self) -> None:
+        """Undo a staged batch whose transaction failed before :meth:`persist`."""
+        for enricher in self.enrichers:
+            discard = getattr(enricher, "discard", None)
+            if discard is not None:
+                discard()

@@ -8,6 +8,7 @@ Entity reports (e-mail) become incidents; indicators (STIX, MISP) go to the inte
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -45,7 +46,13 @@ class Skipped:
 
 
 class Enricher(Protocol):
-    """Annotates a batch of alerts in place."""
+    """Annotates a batch of alerts in place.
+
+    An enricher that keeps state in the database (correlation) also has ``stage(alerts)``
+    (compute in memory), ``persist(conn)`` (write through the batch's connection) and
+    ``discard()`` (undo a staged batch); the pipeline then calls those instead of ``enrich``,
+    so nothing is written on a connection of the enricher's own.
+    """
 
     name: str
 
@@ -75,8 +82,8 @@ class CampaignSource(Protocol):
 class IndicatorSink(Protocol):
     """Where indicators go (the intel store)."""
 
-    def upsert(self, indicators: Iterable[Indicator]) -> int:
-        """Store indicators; returns how many were written."""
+    def upsert(self, indicators: Iterable[Indicator], conn: Connection | None = None) -> int:
+        """Store indicators (in ``conn``'s transaction when given); how many were written."""
         ...
 
 
@@ -91,7 +98,7 @@ class Pipeline:
     indicators: IndicatorSink | None = None
     on_batch: list[Callable[[list[Alert]], None]] = field(default_factory=list)
     campaigns: CampaignSource | None = None
-    _indicators: list[Indicator] = field(default_factory=list, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def records(self, report: RawReport) -> Iterator[Record | Skipped]:
         """Parse ``report`` with its named format, or the format its content shows."""
@@ -110,8 +117,9 @@ class Pipeline:
         """Ingest a whole report, one committed transaction per batch."""
         result = IngestResult()
         batch: list[Alert] = []
+        indicators: list[Indicator] = []
         for record in self.records(report):
-            alert = self._route(record, report, result, conn=None)
+            alert = self._route(record, report, result, indicators, conn=None)
             if alert is None:
                 continue
             batch.append(alert)
@@ -121,7 +129,7 @@ class Pipeline:
                     progress(len(batch))
                 batch = []
         self._flush(batch, result, conn=None)
-        self._flush_indicators(result)
+        self._flush_indicators(indicators, result, conn=None)
         if progress and batch:
             progress(len(batch))
         return result
@@ -136,25 +144,27 @@ class Pipeline:
         """Ingest a bounded report inside the caller's write transaction (the API's)."""
         result = IngestResult()
         batch: list[Alert] = []
+        indicators: list[Indicator] = []
         for record in self.records(report):
-            alert = self._route(record, report, result, conn=conn)
+            alert = self._route(record, report, result, indicators, conn=conn)
             if alert is not None:
                 batch.append(alert)
             if len(batch) >= BATCH_SIZE:
                 self._flush(batch, result, conn=conn)
                 batch = []
         self._flush(batch, result, conn=conn)
-        self._flush_indicators(result)
+        self._flush_indicators(indicators, result, conn=conn)
         return result
 
-    def _flush_indicators(self, result: IngestResult) -> None:
-        if self._indicators and self.indicators is not None:
-            self.indicators.upsert(self._indicators)
-            result.accepted += len(self._indicators)
-        self._indicators = []
+    def _flush_indicators(self, indicators: list[Indicator], result: IngestResult,
+                          conn: Connection | None) -> None:
+        if indicators and self.indicators is not None:
+            self.indicators.upsert(indicators, conn)
+            result.accepted += len(indicators)
+        indicators.clear()
 
     def _route(self, record: Record | Skipped, report: RawReport, result: IngestResult,
-               conn: Connection | None) -> Alert | None:
+               indicators: list[Indicator], conn: Connection | None) -> Alert | None:
         if isinstance(record, Skipped):
             result.skipped += sum(record.reasons.values())
             return None
@@ -170,9 +180,9 @@ class Pipeline:
             if self.indicators is None:
                 self._reject(result, report, "indicators are not accepted here")
                 return None
-            self._indicators.append(record)
-            if len(self._indicators) >= BATCH_SIZE:
-                self._flush_indicators(result)
+            indicators.append(record)
+            if len(indicators) >= BATCH_SIZE:
+                self._flush_indicators(indicators, result, conn)
             return None
         return self._incident(record, report, result, conn)
 
@@ -206,25 +216,54 @@ class Pipeline:
             result.errors.append(IngestError(source=report.filename or report.source, error=why))
 
     def _flush(self, batch: list[Alert], result: IngestResult, conn: Connection | None) -> None:
+        """Enrich and store one batch: alerts, campaigns and what the enrichers keep go into
+        the same transaction (the caller's ``conn``, else one of the batch's own)."""
         if not batch:
             return
-        for enricher in self.enrichers:
-            enricher.enrich(batch)
         if conn is None:
             with self.store.write() as own:
-                outcome = self._write(own, batch)
+                outcome = self._enrich_and_write(own, batch)
         else:
-            outcome = self._write(conn, batch)
+            outcome = self._enrich_and_write(conn, batch)
         result.accepted += outcome.accepted
         result.duplicates += outcome.duplicates
         for listener in self.on_batch:
             listener(batch)
 
+    def _enrich_and_write(self, conn: Connection, batch: list[Alert]) -> alert_store.WriteOutcome:
+        """Under the write transaction (taken first, so every thread takes the database lock
+        before the pipeline's): stage the enrichers, write, persist what they keep. If the
+        transaction rolls back later, the enrichers undo the batch themselves."""
+        with self._lock:
+            self._stage(batch)
+            try:
+                return self._write(conn, batch)
+            except BaseException:
+                self._discard()
+                raise
+
+    def _stage(self, batch: list[Alert]) -> None:
+        for enricher in self.enrichers:
+            stage = getattr(enricher, "stage", None)
+            if stage is not None:
+                stage(batch)
+            else:
+                enricher.enrich(batch)
+
+    def _discard(self) -> None:
+        for enricher in self.enrichers:
+            discard = getattr(enricher, "discard", None)
+            if discard is not None:
+                discard()
 
     def _write(self, conn: Connection, batch: list[Alert]) -> alert_store.WriteOutcome:
         outcome = alert_store.write_batch(conn, batch, self.settings.dedup_bucket_seconds)
         if self.campaigns is not None and self.campaigns.campaigns:
             record_campaigns(conn, self.campaigns.campaigns)
+        for enricher in self.enrichers:
+            persist = getattr(enricher, "persist", None)
+            if persist is not None:
+                persist(conn)
         return outcome
 
 

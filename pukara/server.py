@@ -3,7 +3,8 @@
 ``build_app(settings)`` builds every service once with :func:`pukara.wiring.build_services`
 (store with its integrity check after an unclean stop, evidence store swept of interrupted
 uploads and unreferenced blobs, identity, incidents, the live pipeline) and hands them to
-:func:`cases.api.create_app` (see :func:`api_pipeline` for the alerts route's pipeline).
+:func:`cases.api.create_app`; ``POST /api/v1/alerts`` runs the full live pipeline (every
+enricher) inside the API's write transaction.
 Submissions through the API go through the same automatic case opening as the other intake
 channels. ``app_factory`` is the same for
 ``uvicorn --factory`` (settings from ``PUKARA_HOME`` and ``PUKARA_*``). ``PUKARA_FAULT``
@@ -25,8 +26,7 @@ from cases.services.incident_models import IncidentUpdate
 from cases.services.incidents import IncidentService
 from pukara.core.config import Settings
 from pukara.core.schema import IncidentReport
-from pukara.pipeline import Pipeline
-from pukara.wiring import Services, build_services
+from pukara.wiring import build_services
 
 
 class ApiIncidents:
@@ -66,25 +66,12 @@ class ApiIncidents:
             stream=stream, max_bytes=max_bytes, request_id=request_id)
 
 
-def api_pipeline(services: Services) -> Pipeline:
-    """The live pipeline for ``POST /api/v1/alerts``, which runs inside the API's write
-    transaction: the same parsers, store writes and incident intake as
-    ``services.pipeline``, but without the parts that write on connections of their own
-    (the correlation enricher's sightings, the intel store's indicators). On SQLite those
-    writes wait for the API transaction's lock and fail with "database is locked"; use
-    ``services.pipeline.ingest_in`` here once enrichers write through the caller's
-    connection.
-    """
-    return Pipeline(store=services.store, settings=services.settings,
-                    incidents=services.intake)
-
-
 def build_app(settings: Settings | None = None) -> FastAPI:
     """The entity API over freshly built services; the store closes with the app."""
     services = build_services(settings)
     app = create_app(store=services.store, identity=services.identity,
                      incidents=ApiIncidents(services.incidents, services.intake),
-                     ingest=api_pipeline(services).ingest_in, settings=services.settings,
+                     ingest=services.pipeline.ingest_in, settings=services.settings,
                      faults=FaultHooks.from_env(), analyst=services,
                      inbox=services.notifications.outbox, advisories=services.advisories)
     app.router.add_event_handler("shutdown", services.close)

@@ -132,28 +132,37 @@ class IntelStore:
         )
         return stmt.on_conflict_do_update(index_elements=list(UNIQUE), set_=changes)
 
-    def upsert(self, indicators: Iterable[Indicator]) -> int:
-        """Insert or update Indicators; returns how many rows were written."""
+    def upsert(self, indicators: Iterable[Indicator], conn: Connection | None = None) -> int:
+        """Insert or update Indicators; returns how many rows were written. With ``conn`` the
+        rows go into that connection's transaction (the live pipeline's), else into one of
+        their own."""
         now = utcnow()
-        return self.upsert_rows(indicator_row(i, now) for i in indicators)
+        return self.upsert_rows((indicator_row(i, now) for i in indicators), conn)
 
-    def upsert_rows(self, rows: Iterable[dict[str, Any]]) -> int:
-        """Insert or update prepared rows (see :func:`indicator_row`) in batches."""
+    def upsert_rows(self, rows: Iterable[dict[str, Any]], conn: Connection | None = None) -> int:
+        """Insert or update prepared rows (see :func:`indicator_row`) in batches, in ``conn``'s
+        transaction when given, else in one of their own."""
+        if conn is not None:
+            with sqlite_cache(conn):
+                return self._upsert_in(conn, rows)
+        with self.engine.begin() as own, sqlite_cache(own):
+            return self._upsert_in(own, rows)
+
+    def _upsert_in(self, conn: Connection, rows: Iterable[dict[str, Any]]) -> int:
         written = 0
         batch: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-        with self.engine.begin() as conn, sqlite_cache(conn):
-            write = self._writer(conn)
-            for row in rows:
-                batch[(row["source"], row["type"], row["value"], row["event_uuid"])] = row
-                if len(batch) >= self.batch_size:
-                    write(list(batch.values()))
-                    written += len(batch)
-                    batch.clear()
-            if batch:
+        write = self._writer(conn)
+        for row in rows:
+            batch[(row["source"], row["type"], row["value"], row["event_uuid"])] = row
+            if len(batch) >= self.batch_size:
                 write(list(batch.values()))
                 written += len(batch)
-            if written:
-                self._bump(conn)
+                batch.clear()
+        if batch:
+            write(list(batch.values()))
+            written += len(batch)
+        if written:
+            self._bump(conn)
         return written
 
     def _writer(self, conn: Connection) -> Callable[[list[dict[str, Any]]], None]:
