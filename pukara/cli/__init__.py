@@ -22,6 +22,7 @@ GROUPS = (
     "user",
     "serve",
     "ingest",
+    "watch",
     "alerts",
     "case",
     "export",

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     misp_key: SecretStr = SecretStr("")
     misp_verify_tls: bool = True
     elasticsearch_url: str = ""
+    mail_authserv_id: str = Field(
+        default="", description="authserv-id of the center's MTA in Authentication-Results"
+    )
     yara_rule_dirs: list[Path] = Field(default_factory=list)
     yara_engine: Literal["yara", "yara-x"] = "yara"
     correlation_min_entities: int = 3
