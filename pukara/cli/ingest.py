@@ -8,12 +8,13 @@ is reported as one error and the other files go on; the exit code is then 1.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from collectors.sources.files import FileSource, expand
 from pukara.cli.common import services
 from pukara.cli.output import emit_json, info, progress, table
 from pukara.core import plugins
-from pukara.core.errors import PukaraError
+from pukara.core.errors import InvalidInput, PukaraError
 from pukara.core.schema import IngestError, IngestResult
 
 
@@ -24,6 +25,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--format", "-f", default="auto",
                         help=f"auto or one of: {', '.join(plugins.names(plugins.PARSERS))}")
     parser.add_argument("--entity", default=None, help="the entity that sent these files")
+    parser.add_argument("--mapping", type=Path, default=None, metavar="FILE",
+                        help="csv/json formats: a YAML column mapping file")
+    parser.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
+                        help="csv/json formats: map one field, e.g. source.ip=ip (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.set_defaults(handler=run)
 
@@ -33,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     fmt = None if args.format == "auto" else args.format
     if fmt is not None:
         plugins.load(plugins.PARSERS, fmt)
+    mapping = _mapping(args)
     total = IngestResult()
     failed_files = 0
     files = list(expand(args.paths))
@@ -45,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
             for path in files:
                 try:
                     with source.open_report(path, entity_id=args.entity, fmt=fmt) as report:
+                        report.metadata.update(mapping)
                         total.add(built.pipeline.ingest(report))
                 except PukaraError as exc:
                     failed_files += 1
@@ -53,6 +60,22 @@ def run(args: argparse.Namespace) -> int:
                 bar.advance(task)
     _print(total, args.json)
     return 1 if failed_files else 0
+
+
+def _mapping(args: argparse.Namespace) -> dict[str, object]:
+    """Generic-format column mapping from --mapping FILE and --map FIELD=COLUMN."""
+    found: dict[str, object] = {}
+    if args.mapping is not None:
+        found["mapping_file"] = str(args.mapping)
+    pairs = {}
+    for item in args.map:
+        target, sep, column = item.partition("=")
+        if not sep or not target or not column:
+            raise InvalidInput(f"--map {item!r}: give FIELD=COLUMN, e.g. source.ip=ip")
+        pairs[target.strip()] = column.strip()
+    if pairs:
+        found["mapping"] = pairs
+    return found
 
 
 def _print(total: IngestResult, as_json: bool) -> None:
