@@ -12,6 +12,7 @@ from pukara import demo
 from pukara.cli.output import emit_json, info
 from pukara.core.config import Settings, load_settings
 from pukara.wiring import build_services
+from pukara.workers import BackgroundWorkers
 
 if TYPE_CHECKING:
     from pukara.wiring import Services
@@ -47,12 +48,14 @@ def run(args: argparse.Namespace) -> int:
             return 0
         replayer = demo.Replayer(services, demo.load_replay(samples))
         replayer.start()
+        workers = BackgroundWorkers(services).start()
         try:
             if sys.stdin.isatty() and sys.stdout.isatty() and not args.no_tui:
                 _serve_in_background_and_open_tui(settings, services, args.host, args.port)
             else:
                 _serve(settings, args.host, args.port)
         finally:
+            workers.stop()
             replayer.stop.set()
             replayer.join(timeout=5)
     finally:

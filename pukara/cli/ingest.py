@@ -15,7 +15,8 @@ from pukara.cli.common import services
 from pukara.cli.output import emit_json, info, progress, table
 from pukara.core import plugins
 from pukara.core.errors import InvalidInput, PukaraError
-from pukara.core.schema import IngestError, IngestResult
+from pukara.core.schema import IngestError, IngestResult, utcnow
+from pukara.workers import NewCaseWatcher
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
         plugins.load(plugins.PARSERS, fmt)
     mapping = _mapping(args)
     total = IngestResult()
+    started_at = utcnow()
     failed_files = 0
     files = list(expand(args.paths))
     with services() as built:
@@ -58,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
                     total.rejected += 1
                     total.errors.append(IngestError(source=str(path), error=exc.message))
                 bar.advance(task)
+        NewCaseWatcher(built, since=started_at).run_pass()
     _print(total, args.json)
     return 1 if failed_files else 0
 

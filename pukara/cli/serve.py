@@ -88,9 +88,18 @@ def run(args: argparse.Namespace) -> int:
     """Serve the app of the composition root until interrupted."""
     import uvicorn
 
-    uvicorn.run(APP_FACTORY, factory=True, host=args.host, port=args.port,
-                http=protocol_with(args.header_timeout), timeout_keep_alive=args.keep_alive,
-                limit_concurrency=args.limit_concurrency,
-                h11_max_incomplete_event_size=args.max_head,
-                proxy_headers=False, server_header=False, log_level="info")
+    from pukara.wiring import build_services
+    from pukara.workers import BackgroundWorkers
+
+    services = build_services()
+    workers = BackgroundWorkers(services).start()
+    try:
+        uvicorn.run(APP_FACTORY, factory=True, host=args.host, port=args.port,
+                    http=protocol_with(args.header_timeout), timeout_keep_alive=args.keep_alive,
+                    limit_concurrency=args.limit_concurrency,
+                    h11_max_incomplete_event_size=args.max_head,
+                    proxy_headers=False, server_header=False, log_level="info")
+    finally:
+        workers.stop()
+        services.close()
     return 0

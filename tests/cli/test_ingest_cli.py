@@ -47,3 +47,22 @@ def test_bad_map_flag_is_refused(pukara_home: Path, capsys: pytest.CaptureFixtur
                                  shared_data: Path) -> None:
     assert main(["ingest", str(shared_data / CERT_EU), "--map", "source.ip"]) == 1
     assert "FIELD=COLUMN" in capsys.readouterr().err
+
+
+def test_an_emailed_report_opens_a_case_and_starts_its_playbook(
+        pukara_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["entity", "add", "minsa", "--name", "MINSA", "--sector", "health"]) == 0
+    mail = tmp_path / "ransom.eml"
+    # constructed report in the form entity CSIRTs mail in (class/type in the subject)
+    mail.write_bytes(
+        b"From: CSIRT MINSA <csirt@minsa.example.pe>\r\nTo: incidentes@cnsd.example\r\n"
+        b"Subject: [malicious-code/ransomware] Servidores cifrados en sede central\r\n"
+        b"Date: Mon, 02 Nov 2026 09:00:00 -0500\r\n\r\n"
+        b"Nota de rescate con contacto hxxp://pay-now[.]example/ransom\r\n")
+    capsys.readouterr()
+    assert main(["ingest", str(mail), "--entity", "minsa", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["accepted"] == 1
+    assert main(["playbook", "status", "CASE-2026-000001", "--json"]) == 0
+    runs = json.loads(capsys.readouterr().out)
+    assert [run["playbook"] for run in runs] == ["ransomware"]
+    assert runs[0]["steps"][0]["state"] == "done"

@@ -1,0 +1,115 @@
+"""The background work of a running center: start playbooks on new cases, advance playbook
+runs, deliver notifications, and drain the search outbox to Elasticsearch when configured.
+
+One daemon thread runs every pass; a failing step is logged and retried on the next pass
+(a briefly locked database or an unreachable cluster never stops the others for good).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+
+from cases.store.tables_cases import cases
+from playbooks.background import PlaybookBackground
+from pukara.core.schema import utcnow
+from pukara.wiring import Services
+
+if TYPE_CHECKING:
+    from cases.search.elastic import OutboxWorker
+
+log = logging.getLogger(__name__)
+CATCH_UP = timedelta(days=7)
+
+
+class NewCaseWatcher:
+    """Calls ``playbooks.on_case_opened`` once for every case opened since it last looked.
+
+    On its first pass it looks back ``CATCH_UP`` (cases opened while nothing ran); starting
+    a playbook twice is refused by the engine and notices are keyed, so overlap is harmless.
+    """
+
+    def __init__(self, services: Services, since: datetime | None = None) -> None:
+        self.services = services
+        self.since = since if since is not None else utcnow() - CATCH_UP
+        self.started = 0
+
+    def run_pass(self) -> list[str]:
+        """Start what matches on the cases opened since the last pass; returns run ids."""
+        query = select(cases.c.id, cases.c.created_at).where(
+            cases.c.created_at >= self.since, cases.c.merged_into.is_(None)
+        ).order_by(cases.c.created_at)
+        with self.services.store.read() as conn:
+            rows = conn.execute(query).all()
+        runs: list[str] = []
+        for row in rows:
+            runs.extend(self.services.playbooks.on_case_opened(row.id))
+            self.since = max(self.since, row.created_at)
+        self.started += len(runs)
+        return runs
+
+
+class BackgroundWorkers:
+    """Everything a server process does besides answering requests."""
+
+    def __init__(self, services: Services, interval: float = 5.0) -> None:
+        self.services = services
+        self.interval = interval
+        self.cases = NewCaseWatcher(services)
+        self.playbooks = PlaybookBackground(services.playbooks, services.notifications.worker,
+                                            interval=interval)
+        self.search = _search_outbox(services)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_pass(self) -> None:
+        """One pass of every job."""
+        try:
+            self.cases.run_pass()
+        except Exception:
+            log.exception("starting playbooks on new cases failed; retrying next pass")
+        self.playbooks.run_pass()
+        if self.search is not None:
+            try:
+                self.search.drain()
+            except Exception:
+                log.exception("search outbox drain failed; the backlog waits")
+
+    def start(self) -> BackgroundWorkers:
+        """Run passes in a daemon thread until ``stop``."""
+        self._thread = threading.Thread(target=self._loop, name="pukara-workers", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """End the loop after the current pass."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.run_pass()
+            self._stop.wait(self.interval)
+
+
+def _search_outbox(services: Services) -> OutboxWorker | None:
+    """The Elasticsearch outbox drainer, with triggers and index templates in place."""
+    url = services.settings.elasticsearch_url
+    if not url:
+        return None
+    from cases.search.elastic import OutboxWorker, ensure_templates, es_client
+    from cases.search.outbox import install_outbox_triggers
+
+    with services.store.write() as conn:
+        install_outbox_triggers(conn)
+    client = es_client(url)
+    try:
+        ensure_templates(client)
+    except Exception:
+        log.exception("index templates not installed yet (cluster unreachable?)")
+    return OutboxWorker(services.store, client)
