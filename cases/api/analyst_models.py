@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from cases.api.analyst_queries import MAX_PAGE
 from cases.api.problems import Problem, field_error
@@ -104,7 +104,14 @@ class Comment(_Body):
 
 
 # -- query and path parameters ---------------------------------------------------------
-Text = Annotated[str, Query(max_length=2000, description="the search syntax")]
+def _printable(value: str) -> str:
+    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
+        raise ValueError("the search text holds a control character")
+    return value
+
+
+Text = Annotated[str, Query(max_length=2000, description="the search syntax"),
+                 AfterValidator(_printable)]
 Offset = Annotated[int, Query(ge=0, le=10_000_000)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE)]
 RefPath = Annotated[str, Path(min_length=1, max_length=64)]
