@@ -297,7 +297,7 @@ class CorrelationEnricher:
         changed: list[Campaign] = []
         for key, seen in touched.items():
             campaign = self._campaigns.get(key)
-            journal.campaigns.append((key, _copy_campaign(campaign)))
+            journal.campaigns.append((key, campaign, _snapshot(campaign)))
             if campaign is None:
                 campaign = self._create(key)
                 grown = campaign is not None
@@ -378,7 +378,7 @@ class CorrelationEnricher:
         fresh = {a.entity_id for a, _ in seen if a.entity_id} - campaign.members
         campaign.new_entities = sorted(fresh)
         if fresh:
-            campaign.members |= fresh
+            campaign.members = campaign.members | fresh  # a new set: a journal keeps the old
             campaign.entity_ids = sorted(campaign.members)
         times = [a.observed_at for a, _ in seen]
         campaign.first_seen = min(campaign.first_seen, *times)
@@ -478,7 +478,8 @@ class _Journal:
     """One staged batch: the rows to write and what memory looked like before it."""
 
     sightings: list[tuple[str, str, str, Sighting | None]] = field(default_factory=list)
-    campaigns: list[tuple[tuple[str, str], Campaign | None]] = field(default_factory=list)
+    campaigns: list[tuple[tuple[str, str], Campaign | None, tuple[Any, ...]]] = field(
+        default_factory=list)
     dirty: set[tuple[str, str, str]] = field(default_factory=set)
     changed: list[Campaign] = field(default_factory=list)
 
@@ -496,10 +497,11 @@ class _Journal:
                     del sightings[(exercise, key)]
             else:
                 entities[entity] = before
-        for key, campaign in reversed(self.campaigns):
+        for key, campaign, before in reversed(self.campaigns):
             if campaign is None:
                 campaigns.pop(key, None)
             else:
+                _restore(campaign, before)
                 campaigns[key] = campaign
 
 
@@ -510,15 +512,22 @@ def _copy_sighting(sighting: Sighting | None) -> Sighting | None:
                     sighting.fingerprints, sighting.saved_last_seen)
 
 
-def _copy_campaign(campaign: Campaign | None) -> Campaign | None:
+def _snapshot(campaign: Campaign | None) -> tuple[Any, ...]:
+    """What a batch may change in a campaign, cheaply: the fields it reassigns, and the
+    fingerprint list (appended in place, or replaced when trimmed) with its length."""
     if campaign is None:
-        return None
-    copy = Campaign(campaign.key, campaign.observable, campaign.exercise_id,
-                    list(campaign.entity_ids), campaign.first_seen, campaign.last_seen,
-                    list(campaign.alert_fingerprints), campaign.created,
-                    list(campaign.new_entities))
-    copy.saved_last_seen = campaign.saved_last_seen
-    return copy
+        return ()
+    return (campaign.entity_ids, campaign.members, campaign.first_seen, campaign.last_seen,
+            campaign.created, campaign.new_entities, campaign.saved_last_seen,
+            campaign.alert_fingerprints, len(campaign.alert_fingerprints))
+
+
+def _restore(campaign: Campaign, before: tuple[Any, ...]) -> None:
+    (campaign.entity_ids, campaign.members, campaign.first_seen, campaign.last_seen,
+     campaign.created, campaign.new_entities, campaign.saved_last_seen, prints, length) = before
+    del prints[length:]
+    campaign.alert_fingerprints = prints
+    campaign.prints = set(prints)
 
 
 def _campaign_of(row: Any) -> Campaign:

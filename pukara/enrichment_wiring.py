@@ -9,6 +9,7 @@ connection, so what enrichers keep commits or rolls back with the alerts.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -17,6 +18,7 @@ from cases.services.identity import Identity
 from cases.store.tables import entities
 from enrichment.constituency import Constituency, ConstituencyEnricher
 from enrichment.correlation import Campaign, CorrelationEnricher
+from enrichment.intel.matcher import IntelIndex, IntelMatcher
 from enrichment.pipeline import ORDER, Enricher, IntelEnricher, build_enrichers
 from enrichment.yara.compiler import default_sources
 from enrichment.yara.engines import open_scanner
@@ -57,6 +59,7 @@ class LiveEnrichment:
                  extra: list[Enricher] | None = None) -> None:
         self.identity = identity
         self._version: tuple[Any, ...] | None = None
+        self._frozen: IntelIndex | None = None
         built = build_enrichers(identity.store.engine, identity.entities(), settings)
         built.append(LazyYaraEnricher(settings))
         built.extend(extra or [])
@@ -109,6 +112,18 @@ class LiveEnrichment:
                 stage(alerts)
             else:
                 enricher.enrich(alerts)
+        self._freeze_new_index()
+
+    def _freeze_new_index(self) -> None:
+        """After the intel index was (re)built, move it and everything else alive to the
+        permanent GC generation: millions of long-lived objects that every full collection
+        would otherwise walk again (the objects are still freed by reference counting)."""
+        for enricher in self.enrichers:
+            if isinstance(enricher, IntelEnricher) and isinstance(enricher.source, IntelMatcher):
+                index = enricher.source.current
+                if index is not None and index is not self._frozen:
+                    self._frozen = index
+                    gc.freeze()
 
     def persist(self, conn: Connection) -> None:
         """Write what the staged batch keeps through ``conn``, in the batch's transaction."""

@@ -13,6 +13,7 @@ arms the crash hooks of the idempotency layer (crash tests only).
 
 from __future__ import annotations
 
+import gc
 from typing import Any, BinaryIO
 
 from fastapi import FastAPI
@@ -69,6 +70,7 @@ class ApiIncidents:
 def build_app(settings: Settings | None = None) -> FastAPI:
     """The entity API over freshly built services; the store closes with the app."""
     services = build_services(settings)
+    gc.freeze()  # start-up objects live as long as the server: keep them out of GC passes
     app = create_app(store=services.store, identity=services.identity,
                      incidents=ApiIncidents(services.incidents, services.intake),
                      ingest=services.pipeline.ingest_in, settings=services.settings,

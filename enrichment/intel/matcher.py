@@ -151,7 +151,7 @@ class IntelIndex:
         host = host.strip("[]")
         if not host:
             return []
-        if is_ip(host):
+        if (host[0].isdigit() or ":" in host) and is_ip(host):  # no name starts so and parses
             return self._networks(host)
         return self._name_entries(host)
 
@@ -242,6 +242,11 @@ class IntelMatcher:
         ):
             current = self._index = IntelIndex.from_store(self.store)
         return current
+
+    @property
+    def current(self) -> IntelIndex | None:
+        """The index built last, without checking the store (None before the first build)."""
+        return self._index
 
     def match_value(self, value: str) -> list[Hit]:
         """Hits of a free-text value against the current index."""
