@@ -53,6 +53,31 @@ class NewCaseWatcher:
         return runs
 
 
+class DeadlineReminders:
+    """Queues a "please send the <stage>" message for every reporting deadline due soon or
+    overdue, once per (incident, stage, deadline), in the transaction that claims it."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def run_pass(self) -> int:
+        """Claim and queue what is due; returns how many reminders were queued."""
+        outbox = self.services.notifications.outbox
+        center = self.services.settings.center_name
+        with self.services.store.write() as conn:
+            claimed = self.services.picture.claim_reminders(conn)
+            for reminder in claimed:
+                outbox.enqueue(conn, "report-update", key=reminder.key,
+                               entity_id=reminder.entity_id, values={
+                                   "center": center, "stage": reminder.stage,
+                                   "case_number": reminder.tracking_number,
+                                   "case_title": reminder.tracking_number,
+                                   "due": reminder.deadline.isoformat(),
+                                   "message": f"Deadline state: {reminder.state}.",
+                               })
+        return len(claimed)
+
+
 class BackgroundWorkers:
     """Everything a server process does besides answering requests."""
 
@@ -60,6 +85,7 @@ class BackgroundWorkers:
         self.services = services
         self.interval = interval
         self.cases = NewCaseWatcher(services)
+        self.reminders = DeadlineReminders(services)
         self.playbooks = PlaybookBackground(services.playbooks, services.notifications.worker,
                                             interval=interval)
         self.search = _search_outbox(services)
@@ -72,6 +98,10 @@ class BackgroundWorkers:
             self.cases.run_pass()
         except Exception:
             log.exception("starting playbooks on new cases failed; retrying next pass")
+        try:
+            self.reminders.run_pass()
+        except Exception:
+            log.exception("queueing deadline reminders failed; retrying next pass")
         self.playbooks.run_pass()
         if self.search is not None:
             try:
