@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from cases.services.advisories import AdvisoryService
+from cases.services.advisories import AdvisoryService, PublishHook
 from cases.services.alerts import AlertService
 from cases.services.autocase import CaseOpeningIncidents
 from cases.services.case_merge import CaseMergeService
@@ -22,6 +23,7 @@ from cases.store import Store, open_store
 from enrichment.intel.store import IntelStore
 from playbooks.engine import PlaybookEngine, build_playbooks
 from playbooks.notify import Notifications, build_notifications
+from playbooks.notify.outbox import Outbox
 from pukara.core.config import Settings, load_settings
 from pukara.enrichment_wiring import LiveEnrichment
 from pukara.pipeline import Pipeline
@@ -84,7 +86,24 @@ def build_services(settings: Settings | None = None) -> Services:
                     evidence=evidence, incidents=incidents, intake=intake,
                     notifications=notifications,
                     playbooks=build_playbooks(store, notifications.outbox, settings),
-                    advisories=AdvisoryService(store))
+                    advisories=AdvisoryService(
+                        store, on_published=advisory_notices(notifications.outbox, settings)))
+
+
+def advisory_notices(outbox: Outbox, settings: Settings) -> PublishHook:
+    """Queue "advisory published" for each recipient, in the publishing transaction."""
+
+    def queue(conn: Connection, view: dict[str, Any], entity_ids: list[str]) -> None:
+        for entity_id in entity_ids:
+            outbox.enqueue(conn, "advisory-published", key=f"advisory:{view['id']}",
+                           entity_id=entity_id, values={
+                               "center": settings.center_name,
+                               "advisory_number": view["number"],
+                               "advisory_title": view["title"],
+                               "summary": view["summary"], "tlp": view["tlp"].upper(),
+                           })
+
+    return queue
 
 
 __all__ = ["Services", "Store", "build_services", "open_engine", "open_store"]

@@ -12,7 +12,7 @@ TLP:RED are never advisories. Publishing and every AMBER read are audited (SECUR
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -88,11 +88,17 @@ def _check_tlp(draft: AdvisoryDraft) -> None:
                            "go to the whole community", field="tlp")
 
 
+PublishHook = Callable[[Connection, dict[str, Any], list[str]], None]
+
+
 class AdvisoryService:
     """Publishing advisories and listing them for a principal."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, on_published: PublishHook | None = None) -> None:
+        """``on_published(conn, view, entity_ids)`` runs in the publishing transaction (the
+        composition root queues the "advisory published" messages there)."""
         self.store = store
+        self.on_published = on_published
 
     def publish(self, data: Mapping[str, Any] | AdvisoryDraft, actor: audit.Actor, *,
                 principal: Principal | None = None) -> dict[str, Any]:
@@ -121,7 +127,11 @@ class AdvisoryService:
             audit.append(conn, actor, "advisory.publish", "advisory", advisory_id,
                          details={"tlp": draft.tlp.value, "sectors": draft.sectors,
                                   "recipients": recipients[:1000]})
-            return self._staff_view(conn, advisory_id)
+            view = self._staff_view(conn, advisory_id)
+            if self.on_published is not None:
+                audience = recipients or list(conn.execute(select(entities.c.id)).scalars())
+                self.on_published(conn, view, audience)
+            return view
 
     def list_for(self, principal: Principal | None = None, *,
                  limit: int = 100) -> list[dict[str, Any]]:

@@ -56,3 +56,18 @@ def test_a_pass_starts_playbooks_on_cases_opened_by_reports(built: Services) -> 
     assert [run["playbook"] for run in runs] == ["phishing"]
     workers.run_pass()
     assert len(built.playbooks.status(view["case_id"])) == 1
+
+
+def test_publishing_an_advisory_queues_one_notice_per_recipient(built: Services) -> None:
+    from cases.services.audit import Actor
+
+    built.identity.add_entity(Entity(id="essalud", name="EsSalud", sector="health"))
+    built.identity.add_entity(Entity(id="onpe", name="ONPE", sector="government"))
+    view = built.advisories.publish(
+        {"title": "Campaña de ransomware contra hospitales", "summary": "Parchear VPN.",
+         "tlp": "amber", "sectors": ["health"]}, Actor("ana"))
+    with built.store.read() as conn:
+        queued = conn.execute(select(outbox_table.c.entity_id, outbox_table.c.subject)
+                              .where(outbox_table.c.kind == "advisory-published")).all()
+    assert sorted(q.entity_id for q in queued) == ["essalud", "minsa"]
+    assert all(view["number"] in q.subject for q in queued)
