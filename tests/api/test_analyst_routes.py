@@ -21,6 +21,7 @@ from sqlalchemy import insert, select
 
 from cases.api.problems import NOT_FOUND_DETAIL
 from cases.store.tables import audit_log
+from playbooks.notify import build_notifications
 from playbooks.tables import inbox_messages
 from tests.api.conftest import ENTITY_A, ENTITY_B, ApiEnv, Principals, incident_body
 
@@ -280,6 +281,20 @@ def test_advisory_feed_shows_each_entity_exactly_its_advisories(
     listed = client.get(f"{A}/advisories", headers=staff).json()
     assert [a["number"] for a in listed] == [amber["number"], green["number"]]
     assert audit_actions(api_env, "ana-analyst") == ["advisory.publish", "advisory.publish"]
+
+
+def test_a_published_advisory_reaches_only_its_recipients_inbox(
+        client: TestClient, api_env: ApiEnv) -> None:
+    """The real path: publish (queues the notice) → the outbox worker delivers → inbox."""
+    amber = client.post(f"{A}/advisories", json={
+        "title": "Campaña contra B", "summary": "IOC adjuntos", "tlp": "amber",
+        "entity_ids": [ENTITY_B]}, headers=bearer(api_env.tokens.analyst)).json()
+    drained = build_notifications(api_env.store, api_env.settings.home).worker.run_once()
+    assert (drained.sent, drained.dead) == (1, 0)
+    inbox_b = client.get("/api/v1/inbox", headers=bearer(api_env.tokens.b)).json()
+    assert [m["kind"] for m in inbox_b] == ["advisory-published"]
+    assert amber["number"] in inbox_b[0]["subject"]
+    assert client.get("/api/v1/inbox", headers=bearer(api_env.tokens.a)).json() == []
 
 
 def test_inbox_feed_shows_each_entity_only_its_messages(client: TestClient,
