@@ -37,6 +37,7 @@ from pukara.core.schema import (
 
 BATCH_SIZE = 5000
 MAX_ERRORS = 1000
+GC_BATCHES = 10
 
 
 @dataclass(frozen=True)
@@ -119,17 +120,16 @@ class Pipeline:
 
         A bulk run manages the cyclic GC itself: automatic collections (which would walk
         millions of long-lived objects — index, correlation state — over and over) are off
-        while it runs; after each batch, cyclic garbage is collected once and the survivors
-        are frozen, so that collection walks only what the batch allocated. When the run
-        ends, everything is unfrozen and automatic collection is back as it was.
+        while it runs; every GC_BATCHES batches, cyclic garbage is collected once and the
+        survivors are frozen, so each object is walked about once. When the run ends,
+        everything is unfrozen and automatic collection is back as it was.
         """
-        enabled, frozen_before = gc.isenabled(), gc.get_freeze_count()
+        enabled = gc.isenabled()
         gc.disable()
         try:
             return self._ingest(report, batch_size, progress)
         finally:
-            if gc.get_freeze_count() > frozen_before:
-                gc.unfreeze()
+            gc.unfreeze()
             if enabled:
                 gc.enable()
 
@@ -138,6 +138,7 @@ class Pipeline:
         result = IngestResult()
         batch: list[Alert] = []
         indicators: list[Indicator] = []
+        flushed = 0
         for record in self.records(report):
             alert = self._route(record, report, result, indicators, conn=None)
             if alert is None:
@@ -148,8 +149,10 @@ class Pipeline:
                 if progress:
                     progress(len(batch))
                 batch = []
-                gc.collect()
-                gc.freeze()
+                flushed += 1
+                if flushed % GC_BATCHES == 0:
+                    gc.collect()
+                    gc.freeze()
         self._flush(batch, result, conn=None)
         self._flush_indicators(indicators, result, conn=None)
         if progress and batch:
