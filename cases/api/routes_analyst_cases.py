@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import select, update
 from starlette.responses import Response
 
 from cases.api import analyst_queries as queries
@@ -30,19 +29,13 @@ from cases.api.analyst_models import (
 )
 from cases.api.auth import StaffPrincipal
 from cases.search.query import parse
-from cases.services import audit, timeline
 from cases.services.advisories import MAX_LIST as MAX_ADVISORIES
 from cases.services.advisories import AdvisoryDraft
 from cases.services.case_models import CASE_STATUSES, CaseChanges, CaseDraft
-from cases.services.tasks import task_view
 from cases.sharing.case_data import audited_refusal, load_case, record_share
 from cases.sharing.markdown_report import export_report
 from cases.sharing.misp_export import build_event
 from cases.sharing.stix_export import export_bundle
-from cases.store import Store
-from cases.store.tables_cases import case_tasks
-from pukara.core.errors import NotFound
-from pukara.core.schema import utcnow
 
 EXPORT_FORMATS = ("misp", "stix", "markdown")
 _EXPORT_MEDIA = {"misp": "application/json", "stix": "application/json",
@@ -121,31 +114,7 @@ def _task_routes(router: APIRouter, ctx: AnalystContext) -> None:
                     ) -> dict[str, Any]:
         if body.status is not None:
             return tasks.set_status(task_id, body.status, actor_of(principal), note=body.note)
-        return reassign_task(ctx.services.store, task_id, str(body.owner), actor_of(principal))
-
-
-def reassign_task(store: Store, task_id: str, owner: str, actor: audit.Actor
-                  ) -> dict[str, Any]:
-    """Give a task to ``owner`` with a timeline and an audit entry, in one transaction.
-
-    TaskService has no owner change yet (LocalClient does the same write); this belongs in
-    the service once it has one.
-    """
-    with store.write() as conn:
-        row = conn.execute(select(case_tasks).where(case_tasks.c.id == task_id)
-                           ).mappings().first()
-        if row is None:
-            raise NotFound(f"no such task: {task_id}")
-        now = utcnow()
-        conn.execute(update(case_tasks).where(case_tasks.c.id == task_id)
-                     .values(owner=owner, updated_at=now))
-        after = {**task_view(row), "owner": owner, "updated_at": now.isoformat()}
-        timeline.record(conn, row["case_id"], "task.owner", actor,
-                        f"task {row['title']}: owner {row['owner'] or '-'} → {owner}",
-                        details={"task_id": task_id, "from": row["owner"], "to": owner})
-        audit.append(conn, actor, "case.task_owner", "case", row["case_id"],
-                     before=task_view(row), after=after)
-    return after
+        return tasks.reassign(task_id, str(body.owner), actor_of(principal))
 
 
 def _timeline_routes(router: APIRouter, ctx: AnalystContext) -> None:
