@@ -114,6 +114,10 @@ def parse(text: str | None, *, now: datetime | None = None) -> SearchQuery:
     text = (text or "").strip()
     if len(text) > MAX_QUERY:
         raise InvalidInput(f"the query is longer than {MAX_QUERY} characters", field="query")
+    control = next((c for c in text if (ord(c) < 32 and c != "\t") or ord(c) == 127), None)
+    if control is not None:
+        raise InvalidInput(f"the query contains a control character ({control!r})",
+                           field="query")
     raw = _raw_terms(text)
     if len(raw) > MAX_TERMS:
         raise InvalidInput(f"the query has more than {MAX_TERMS} terms", field="query")

@@ -103,3 +103,9 @@ def test_any_text_parses_or_is_refused_cleanly(text: str) -> None:
     except InvalidInput:
         return
     assert {f.field for f in query.filters} <= set(FIELDS)
+
+
+@pytest.mark.parametrize("text", ["nmap\x00scan", "a\x1b[31m", "x\x7f"])
+def test_control_characters_are_refused_before_the_index(text: str) -> None:
+    with pytest.raises(InvalidInput, match="control character"):
+        parse(text)
