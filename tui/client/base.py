@@ -138,6 +138,35 @@ class CaseClient(Protocol):
         """The case as a MISP event (JSON), a STIX 2.1 bundle or a Markdown report."""
         ...
 
+    # -- playbooks -------------------------------------------------------------------
+    def playbooks(self, case_ref: str | None = None) -> list[dict[str, Any]]:
+        """The playbook library: ``id``, ``title``, ``version``, ``auto_start``, ``inputs``
+        (names without a default) and, given a case, ``matches`` (its ``when`` fits the
+        case); matching playbooks first."""
+        ...
+
+    def playbook_status(self, case_ref: str) -> list[dict[str, Any]]:
+        """Every run on a case, each with ``steps`` (id, name, phase, kind, owner, state,
+        attempts, next_attempt_at, error, task_id, decided_by)."""
+        ...
+
+    def playbook_start(self, playbook_id: str, case_ref: str) -> dict[str, Any]:
+        """Start a playbook by hand on a case; the new run."""
+        ...
+
+    def playbook_step_done(self, run_id: str, step_id: str) -> dict[str, Any]:
+        """Mark a waiting manual step's task done; the run afterwards."""
+        ...
+
+    def playbook_approve(self, run_id: str, step_id: str, comment: str = "") -> dict[str, Any]:
+        """Approve a waiting approval step (coordinator or admin, else
+        ``PermissionDenied``); the run afterwards."""
+        ...
+
+    def playbook_retry(self, run_id: str, step_id: str) -> dict[str, Any]:
+        """Send a failed step back for a fresh set of attempts; the run afterwards."""
+        ...
+
     # -- entities, intel, search -----------------------------------------------------
     def entities(self) -> list[dict[str, Any]]:
         """The constituency: id, name, sector, criticality, open_cases, open_incidents."""

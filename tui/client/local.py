@@ -19,7 +19,7 @@ from cases.services import audit
 from cases.services.alert_filter import AlertFilter, parse_query
 from cases.services.alerts import AlertService
 from cases.services.cases import CaseService
-from cases.services.identity import Identity
+from cases.services.identity import Identity, Principal, Role
 from cases.services.picture import PictureService
 from cases.services.tasks import TaskService
 from cases.services.timeline import TimelineService
@@ -27,9 +27,12 @@ from cases.services.triage import DISMISS_REASONS, OPEN_STATUSES, TriageService
 from cases.store import Store
 from enrichment.intel.matcher import IntelMatcher, parse_value
 from enrichment.intel.store import IntelStore
+from playbooks.engine import PlaybookEngine
+from playbooks.facts import case_facts
 from pukara.core.config import Settings
-from pukara.core.errors import InvalidInput
+from pukara.core.errors import InvalidInput, PermissionDenied
 from pukara.core.schema import utcnow
+from pukara.core.taxonomy import Severity
 from tui.client import queries
 from tui.client.base import EXPORT_FORMATS, AlertQuery, CaseQuery, Page
 
@@ -47,6 +50,7 @@ class CaseServices(Protocol):
     tasks: TaskService
     timeline: TimelineService
     picture: PictureService
+    playbooks: PlaybookEngine
 
     def close(self) -> None:
         """Release the store."""
@@ -208,6 +212,62 @@ class LocalClient:
             bundle = export_bundle(store, export, settings.center_name, self.actor, None)
             return str(bundle.bundle.serialize(pretty=True))
         return export_report(store, export, settings.regime(), self.actor, None)
+
+    # -- playbooks (every change through the engine) -----------------------------------
+    def principal(self) -> Principal:
+        """The person at this terminal as a principal: the role of the registered user of
+        the same name (``tui:`` prefix dropped), an analyst when none is registered;
+        a disabled account may not act."""
+        name = self.actor.name.removeprefix("tui:")
+        for user in self.services.identity.users():
+            if user["name"] == name:
+                if user["disabled"]:
+                    raise PermissionDenied(f"user {name!r} is disabled")
+                return Principal(Role(user["role"]), 0, user=self.actor.name)
+        return Principal(Role.ANALYST, 0, user=self.actor.name)
+
+    def playbooks(self, case_ref: str | None = None) -> list[dict[str, Any]]:
+        """The engine's library, matching the case first when one is given."""
+        facts = None
+        if case_ref is not None:
+            with self.services.store.read() as conn:
+                facts = case_facts(conn, case_ref)
+        rows = []
+        for playbook_id, book in sorted(self.services.playbooks.playbooks.items()):
+            row: dict[str, Any] = {
+                "id": playbook_id, "title": book.title, "version": book.version,
+                "auto_start": book.auto_start,
+                "inputs": [i.name for i in book.inputs if i.default is None]}
+            if facts is not None:
+                row["matches"] = book.when.matches(facts["classification"],
+                                                   Severity(facts["severity"]),
+                                                   facts["sectors"])
+            rows.append(row)
+        return sorted(rows, key=lambda r: not r.get("matches", False))
+
+    def playbook_status(self, case_ref: str) -> list[dict[str, Any]]:
+        """The runs on a case with their steps."""
+        return self.services.playbooks.status(case_ref)
+
+    def playbook_start(self, playbook_id: str, case_ref: str) -> dict[str, Any]:
+        """Start a playbook by hand (the engine advances it at once)."""
+        run_id = self.services.playbooks.start(playbook_id, case_ref, self.actor)
+        return self.services.playbooks.run_view(run_id)
+
+    def playbook_step_done(self, run_id: str, step_id: str) -> dict[str, Any]:
+        """Complete a waiting manual step's task through the engine."""
+        self.services.playbooks.complete_task(run_id, step_id, self.actor)
+        return self.services.playbooks.run_view(run_id)
+
+    def playbook_approve(self, run_id: str, step_id: str, comment: str = "") -> dict[str, Any]:
+        """Approve as :meth:`principal` (the engine refuses a role that may not)."""
+        self.services.playbooks.approve(run_id, step_id, self.principal(), note=comment)
+        return self.services.playbooks.run_view(run_id)
+
+    def playbook_retry(self, run_id: str, step_id: str) -> dict[str, Any]:
+        """Retry a failed step through the engine."""
+        self.services.playbooks.retry(run_id, step_id, self.actor)
+        return self.services.playbooks.run_view(run_id)
 
     # -- entities, intel, search -----------------------------------------------------
     def entities(self) -> list[dict[str, Any]]:

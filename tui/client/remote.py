@@ -31,6 +31,21 @@ Routes this client expects (all JSON unless said; ``q`` is the search syntax)::
     GET   /api/v1/analyst/intel/lookup?value=            → {"value", "hits", "seen"}
     GET   /api/v1/analyst/intel/stats                    → intel counts
     GET   /api/v1/analyst/search?q=&limit=               → {"alerts", "cases"}
+    GET   /api/v1/analyst/playbooks?case=REF             → [{"id", "title", "version",
+                                                           "auto_start", "inputs",
+                                                           "matches" (with case)}],
+                                                           matching first
+    GET   /api/v1/analyst/cases/{ref}/playbooks          → [run view: "run_id", "playbook",
+                                                           "title", "state", "steps": [...]]
+    POST  /api/v1/analyst/cases/{ref}/playbooks  {"playbook"} → the new run view
+    POST  /api/v1/analyst/playbook-runs/{run}/steps/{step}/done → the run view
+    POST  /api/v1/analyst/playbook-runs/{run}/steps/{step}/approve {"comment"} → the run view
+                                                           (403 unless coordinator/admin)
+    POST  /api/v1/analyst/playbook-runs/{run}/steps/{step}/retry → the run view
+
+Run and step views are ``PlaybookEngine.run_view`` (``playbooks.runs.run_view``); the
+server acts as the token's principal (its role decides approvals) and every change goes
+through the engine. A step that is not in the state the change needs is 409.
 """
 
 from __future__ import annotations
@@ -193,6 +208,39 @@ class RemoteClient:
         """GET an export document."""
         return self._call("GET", f"/cases/{_seg(case_ref)}/export",
                           params={"format": fmt}).text
+
+    def playbooks(self, case_ref: str | None = None) -> list[dict[str, Any]]:
+        """GET playbooks."""
+        params = {"case": case_ref} if case_ref is not None else {}
+        return list(self._json("GET", "/playbooks", params=params))
+
+    def playbook_status(self, case_ref: str) -> list[dict[str, Any]]:
+        """GET a case's playbook runs."""
+        return list(self._json("GET", f"/cases/{_seg(case_ref)}/playbooks"))
+
+    def playbook_start(self, playbook_id: str, case_ref: str) -> dict[str, Any]:
+        """POST a run on a case."""
+        result: dict[str, Any] = self._json("POST", f"/cases/{_seg(case_ref)}/playbooks",
+                                            json={"playbook": playbook_id})
+        return result
+
+    def _step_call(self, run_id: str, step_id: str, verb: str,
+                   body: dict[str, Any] | None = None) -> dict[str, Any]:
+        path = f"/playbook-runs/{_seg(run_id)}/steps/{_seg(step_id)}/{verb}"
+        result: dict[str, Any] = self._json("POST", path, json=body or {})
+        return result
+
+    def playbook_step_done(self, run_id: str, step_id: str) -> dict[str, Any]:
+        """POST …/done."""
+        return self._step_call(run_id, step_id, "done")
+
+    def playbook_approve(self, run_id: str, step_id: str, comment: str = "") -> dict[str, Any]:
+        """POST …/approve."""
+        return self._step_call(run_id, step_id, "approve", {"comment": comment})
+
+    def playbook_retry(self, run_id: str, step_id: str) -> dict[str, Any]:
+        """POST …/retry."""
+        return self._step_call(run_id, step_id, "retry")
 
     def entities(self) -> list[dict[str, Any]]:
         """GET entities."""
