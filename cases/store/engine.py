@@ -45,7 +45,10 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            database = Path(parsed.database)
+            database.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            database.touch(mode=0o600)
+            database.chmod(0o600)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},

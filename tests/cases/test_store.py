@@ -83,3 +83,17 @@ def test_postgresql_store_creates_schema_and_guards_audit(pg_url: str) -> None:
         assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
     store.open()
     store.close()
+
+
+def test_database_files_are_private(tmp_path: Path) -> None:
+    import stat
+
+    store = _sqlite_store(tmp_path).open()
+    with store.write() as conn:
+        conn.exec_driver_sql("INSERT INTO sequences (name, value) VALUES ('p', 1)")
+    for name in ("db.sqlite", "db.sqlite-wal", "db.sqlite-shm"):
+        path = tmp_path / name
+        if path.exists():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600, name
+    assert (tmp_path / "db.sqlite").exists()
+    store.close()
