@@ -120,9 +120,10 @@ class Pipeline:
 
         A bulk run manages the cyclic GC itself: automatic collections (which would walk
         millions of long-lived objects — index, correlation state — over and over) are off
-        while it runs; every GC_BATCHES batches, cyclic garbage is collected once and the
-        survivors are frozen, so each object is walked about once. When the run ends,
-        everything is unfrozen and automatic collection is back as it was.
+        while it runs; after the first batch and then every GC_BATCHES batches, cyclic
+        garbage is collected once and the survivors are frozen, so each object is walked
+        about once. When the run ends, everything is unfrozen and automatic collection is
+        back as it was.
         """
         enabled = gc.isenabled()
         gc.disable()
@@ -150,7 +151,7 @@ class Pipeline:
                     progress(len(batch))
                 batch = []
                 flushed += 1
-                if flushed % GC_BATCHES == 0:
+                if flushed % GC_BATCHES == 1:  # the first: what start-up (index) left
                     gc.collect()
                     gc.freeze()
         self._flush(batch, result, conn=None)
