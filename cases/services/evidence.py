@@ -13,6 +13,7 @@ only when no evidence row references it any more (E6).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -25,7 +26,7 @@ from typing import BinaryIO
 from sqlalchemy import Connection, func, select, text
 
 from cases.store.tables import evidence as evidence_table
-from pukara.core.errors import InvalidInput, NotFound, PayloadTooLarge
+from pukara.core.errors import InsufficientStorage, InvalidInput, NotFound, PayloadTooLarge
 
 SERVE_CONTENT_TYPE = "application/octet-stream"
 CHUNK = 1 << 20
@@ -144,6 +145,14 @@ class EvidenceStore:
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise InsufficientStorage(
+                    "no space left for the evidence file; nothing was stored, retry later",
+                    field="file",
+                ) from None
+            raise
         except BaseException:
             temp.unlink(missing_ok=True)
             raise

@@ -16,6 +16,7 @@ the branch they care about and the HTTP layer maps each branch to one status cod
     │   └── IdempotencyMismatch   the same key with a different payload                   → 422
     ├── PayloadTooLarge           a body, file or field over its cap                      → 413
     ├── RateLimited               too many requests; carries retry_after seconds          → 429
+    ├── InsufficientStorage       the disk is full: nothing was acknowledged              → 507
     ├── PluginNotFound            no parser/source/action of that name; lists the known
     ├── StoreError                the database refused or is unsafe (pragmas, integrity)
     │   └── AuditChainBroken      the audit hash chain does not verify; names the index
@@ -116,6 +117,13 @@ class RateLimited(PukaraError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class InsufficientStorage(PukaraError):
+    """No space left to store what was sent; nothing of it was kept."""
+
+    status = 507
+    title = "Insufficient storage"
 
 
 class PluginNotFound(PukaraError):
