@@ -43,4 +43,5 @@ CASE_TABS: tuple[TabEntry, ...] = (
     TabEntry("comments", "Comments", "tui.screens.case_tabs.comments:CommentsTab"),
     TabEntry("evidence", "Evidence", "tui.screens.case_tabs.evidence:EvidenceTab"),
     TabEntry("links", "Alerts & reports", "tui.screens.case_tabs.links:LinksTab"),
+    TabEntry("playbook", "Playbook", "tui.screens.case_tabs.playbook:PlaybookTab"),
 )
