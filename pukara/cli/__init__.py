@@ -31,6 +31,7 @@ GROUPS = (
     "intel",
     "scan",
     "audit",
+    "backup",
     "playbook",
     "demo",
     "exercise",

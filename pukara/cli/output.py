@@ -48,12 +48,12 @@ def safe_text(value: Any) -> str:
 
 def info(message: str) -> None:
     """A human message on stderr (keeps stdout clean for --json)."""
-    _err.print(escape(message))
+    _err.print(escape(message), soft_wrap=True)
 
 
 def fail(exc: PukaraError) -> int:
     """Report an error on stderr; configuration errors exit 2, others 1."""
-    _err.print(f"[bold red]error:[/] {escape(safe_text(exc.message))}")
+    _err.print(f"[bold red]error:[/] {escape(safe_text(exc.message))}", soft_wrap=True)
     return 2 if isinstance(exc, ConfigError) else 1
 
 
