@@ -81,6 +81,7 @@ class RunOptions:
     speed: float = 60.0
     bots: list[str] | None = None  # None: no bots; ["all"]: every participant
     timeout: float | None = None
+    bot_workers: int = 4
     engine_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -100,7 +101,8 @@ def run(services: Services, scenario: Scenario, options: RunOptions,
     try:
         if api is not None:
             tokens = issue_tokens(services.identity, services.store, exercise_id, bot_ids)
-            swarm = BotSwarm(services.store, exercise_id, api.url, tokens)
+            swarm = BotSwarm(services.store, exercise_id, api.url, tokens,
+                             workers=options.bot_workers)
             swarm.start()
         engine.start()
         engine.transition(exercise_id, "start", COORDINATOR)

@@ -104,6 +104,7 @@ class BotSwarm:
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="exercise-bots", daemon=True)
         self.tasks: list[_Task] = []
+        self._tasks_lock = threading.Lock()
         self.planned: set[str] = set()
         self.incidents: dict[tuple[str, str], str] = {}
         self.sent: list[dict[str, Any]] = []
@@ -137,8 +138,9 @@ class BotSwarm:
                     self.planned.add(inject_id)
                     self._plan(scenario, current["participants"], inject_id, seconds or 0.0)
             now_seconds = Clock.of(current).exercise_seconds(utcnow())
-            due = [t for t in self.tasks if t.due <= now_seconds]
-            self.tasks = [t for t in self.tasks if t.due > now_seconds]
+            with self._tasks_lock:
+                due = [t for t in self.tasks if t.due <= now_seconds]
+                self.tasks = [t for t in self.tasks if t.due > now_seconds]
             for task in sorted(due, key=lambda t: t.due):
                 self.pool.submit(self._perform, task)
 
@@ -154,11 +156,13 @@ class BotSwarm:
             if not decided.respond:
                 continue
             due = fired_seconds + decided.delay_minutes * 60
-            self.tasks.append(_Task(due, "report", decided, inject))
+            planned = [_Task(due, "report", decided, inject)]
             wants_final = any(e.kind is ExpectationKind.STATUS for e in inject.expectations)
             if wants_final and decided.final_after_minutes is not None:
-                self.tasks.append(_Task(due + decided.final_after_minutes * 60, "final",
-                                        decided, inject))
+                planned.append(_Task(due + decided.final_after_minutes * 60, "final",
+                                     decided, inject))
+            with self._tasks_lock:
+                self.tasks.extend(planned)
 
     def _perform(self, task: _Task) -> None:
         entity_id, inject_id = task.plan.entity_id, task.plan.inject_id
@@ -182,7 +186,8 @@ class BotSwarm:
         incident_id = self.incidents.get(key)
         if incident_id is None:  # the report is still in flight: try again next tick
             task.due += 1.0
-            self.tasks.append(task)
+            with self._tasks_lock:
+                self.tasks.append(task)
             return
         stages = ({"stage": "notification", "description": "Notification (bot)"},
                   {"stage": "final", "description": "Final report (bot)",

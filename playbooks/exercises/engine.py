@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -224,12 +225,14 @@ class ExerciseEngine:
             deliver=self.deliver, store=self.store, intel=self.intel,
             workdir=self.workdir / exercise_id, now=utcnow(), exercise_seconds=seconds,
             stop=self._stop_event(exercise_id))
+        began = time.perf_counter()
         state, result = run_inject(ctx)
         with self.store.write() as conn:
             conn.execute(update(exercise_injects)
                          .where(exercise_injects.c.exercise_id == exercise_id,
                                 exercise_injects.c.inject_id == inject_id)
-                         .values(state=state, result=result))
+                         .values(state=state, result=result,
+                                 duration_seconds=time.perf_counter() - began))
             audit.append(conn, ENGINE, "exercise.inject", "exercise", exercise_id,
                          details={"inject": inject_id, "state": state, "result": result})
 
@@ -251,13 +254,9 @@ class ExerciseEngine:
                          details={"inject": inject_id, "state": "missed"})
 
     def _finish(self, exercise_id: str) -> None:
-        with self.store.read() as conn:
-            unfinished = conn.execute(select(exercise_injects.c.inject_id).where(
-                exercise_injects.c.exercise_id == exercise_id,
-                exercise_injects.c.state.in_(("pending", "running")))).first()
-        if unfinished is not None:  # an inject due at the same moment has not run yet
-            self.scheduler.add_job(self._finish, "date", args=(exercise_id,),
-                                   run_date=datetime.now(UTC) + timedelta(seconds=SYNC_SECONDS),
+        later = self._finish_later(exercise_id)
+        if later is not None:
+            self.scheduler.add_job(self._finish, "date", args=(exercise_id,), run_date=later,
                                    id=f"finish:{exercise_id}", replace_existing=True,
                                    misfire_grace_time=None)
             return
@@ -265,6 +264,28 @@ class ExerciseEngine:
             runs.transition(self.store, exercise_id, "finish", ENGINE)
         except Exception as exc:  # a pause or abort got there first
             log.info("exercise %s not finished: %s", exercise_id, exc)
+
+
+    def _finish_later(self, exercise_id: str) -> datetime | None:
+        """When to look again: an inject has not run yet, or one ran late and its
+        expectations (measured from when it fired) have not all expired. None: finish now."""
+        with self.store.read() as conn:
+            current = runs.row(conn, exercise_id)
+            rows = list(conn.execute(select(exercise_injects.c.inject_id,
+                                            exercise_injects.c.state,
+                                            exercise_injects.c.exercise_seconds)
+                                     .where(exercise_injects.c.exercise_id == exercise_id)))
+        soon = datetime.now(UTC) + timedelta(seconds=SYNC_SECONDS)
+        if any(r.state in ("pending", "running") for r in rows):
+            return soon
+        clock = Clock.of(current)
+        windows = {i.id: i.ends_at - i.at
+                   for i in Scenario.model_validate(current["scenario"]).timeline}
+        expiry = max((r.exercise_seconds + windows.get(r.inject_id, 0.0) for r in rows
+                      if r.state == "fired" and r.exercise_seconds is not None), default=0.0)
+        if clock.exercise_seconds(utcnow()) < expiry:
+            return max(clock.wall_at(expiry), soon)
+        return None
 
 
 def run_inject(ctx: InjectContext) -> tuple[str, dict[str, Any]]:

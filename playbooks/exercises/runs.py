@@ -147,7 +147,8 @@ def status(store: Store, exercise_id: str) -> dict[str, Any]:
         "injects": [{"id": i["inject_id"], "kind": i["kind"], "offset_seconds": i["offset_seconds"],
                      "state": i["state"], "fired_at": _iso(i["fired_at"]),
                      "exercise_seconds": i["exercise_seconds"],
-                     "lateness_seconds": i["lateness_seconds"], "result": i["result"]}
+                     "lateness_seconds": i["lateness_seconds"],
+                     "duration_seconds": i["duration_seconds"], "result": i["result"]}
                     for i in injects],
     }
 

@@ -1,11 +1,12 @@
 """Expectations scored from what reached the store: the participants' incidents in this run.
 
-Injects are taken in the order they fired; each targeted participant's answer to an inject is
-its first incident of this run (``incidents.exercise_id``) reported inside the inject's
-window (exercise time, pauses excluded) and not already counted for an earlier inject — one
-report per inject. An expectation is **met** when that incident satisfies it inside the
-expectation's own ``within_minutes``; after that (or once the run ended) it is **missed**;
-before, **pending**.
+A participant's answer to an inject is one of its incidents of this run (``exercise_id``)
+reported inside the inject's window (exercise time, pauses excluded). Each incident answers
+at most one inject; the (inject, incident) pairs meeting most expectations are matched first,
+among equals earlier injects, then earlier incidents. An expectation is **met** when its
+incident satisfies it inside
+the expectation's own ``within_minutes``; after that (or once the run ended) it is
+**missed**; before, **pending**.
 Coordinators add manual points with a comment (audited). Per-sector aggregates sum entities.
 """
 
@@ -25,7 +26,13 @@ from cases.store.tables import entities, incident_observables, incident_updates,
 from cases.store.tables_cases import case_tasks
 from playbooks.exercises import runs
 from playbooks.exercises.clock import Clock
-from playbooks.exercises.model import Expectation, ExpectationKind, Scenario, Status
+from playbooks.exercises.model import (
+    Expectation,
+    ExpectationKind,
+    Inject,
+    Scenario,
+    Status,
+)
 from playbooks.exercises.tables import exercise_injects, exercise_manual_scores
 from pukara.core.errors import InvalidInput
 from pukara.core.observables import ObservableType, normalize
@@ -111,14 +118,32 @@ def _met_at(expectation: Expectation, report: Reported) -> float | None:
     return None
 
 
-def _assign(reports: list[Reported], used: set[str], fired: float,
-            window: float) -> Reported | None:
-    """The participant's first not-yet-counted report inside ``[fired, fired + window]``."""
-    for report in reports:
-        if report.id not in used and fired <= report.seconds <= fired + window:
-            used.add(report.id)
-            return report
-    return None
+def _merit(inject: Inject, report: Reported, fired: float) -> int:
+    """How many of the inject's expectations ``report`` meets (0: outside the window)."""
+    window = max((e.within_minutes * 60 for e in inject.expectations), default=0.0)
+    if not fired <= report.seconds <= fired + window:
+        return 0
+    return sum(1 for e in inject.expectations
+               if _judge(e, report, fired, float("inf"), ended=False)[0] == "met")
+
+
+def _assign(injects: list[tuple[Inject, float]],
+            reports: list[Reported]) -> dict[str, Reported]:
+    """Which report answers which inject, one report per inject: the (inject, report) pairs
+    meeting most expectations are taken first; among equals, earlier injects, then earlier
+    reports."""
+    pairs = sorted(((-_merit(inject, report, fired), fired, report.seconds, index, report)
+                    for index, (inject, fired) in enumerate(injects) for report in reports),
+                   key=lambda pair: pair[:4])
+    chosen: dict[str, Reported] = {}
+    used: set[str] = set()
+    for negative_merit, _fired, _at, index, report in pairs:
+        inject_id = injects[index][0].id
+        if negative_merit == 0 or inject_id in chosen or report.id in used:
+            continue
+        chosen[inject_id] = report
+        used.add(report.id)
+    return chosen
 
 
 def _judge(expectation: Expectation, report: Reported | None, fired: float,
@@ -146,18 +171,14 @@ def outcomes(store: Store, exercise_id: str) -> list[Outcome]:
     ended = current["status"] in (Status.FINISHED.value, Status.CANCELED.value)
     now = clock.exercise_seconds(utcnow())
     result: list[Outcome] = []
-    used: set[str] = set()
-    for inject in sorted((i for i in scenario.timeline if i.id in fired),
-                         key=lambda i: float(fired[i.id] or 0)):
-        start = float(fired[inject.id] or 0)
-        window = max((e.within_minutes * 60 for e in inject.expectations), default=0.0)
-        for entity_id in current["participants"]:
-            if not inject.expectations or not inject.target.picks(
-                    _Stub(entity_id, sectors.get(entity_id, ""))):
-                continue
-            report = _assign(reports.get(entity_id, []), used, start, window)
+    for entity_id in current["participants"]:
+        member = _Stub(entity_id, sectors.get(entity_id, ""))
+        injects = [(i, float(fired[i.id] or 0)) for i in scenario.timeline
+                   if i.id in fired and i.expectations and i.target.picks(member)]
+        answers = _assign(injects, reports.get(entity_id, []))
+        for inject, start in injects:
             for exp in inject.expectations:
-                state, seconds = _judge(exp, report, start, now, ended)
+                state, seconds = _judge(exp, answers.get(inject.id), start, now, ended)
                 result.append(Outcome(entity_id, inject.id, exp.id, exp.kind.value, state,
                                       exp.points if state == "met" else 0, exp.points, seconds))
     return result

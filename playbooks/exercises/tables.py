@@ -60,6 +60,7 @@ exercise_injects = Table(
     Column("fired_at", UTC_TS, nullable=True),
     Column("exercise_seconds", Float, nullable=True, comment="exercise time it fired at"),
     Column("lateness_seconds", Float, nullable=True, comment="wall seconds after its slot"),
+    Column("duration_seconds", Float, nullable=True, comment="wall seconds it ran"),
     Column("result", JSON, nullable=True),
 )
 

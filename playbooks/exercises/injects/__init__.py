@@ -110,6 +110,15 @@ def entity_ip(entity: Entity, host: int = 10) -> str:
     return f"203.0.113.{10 + sum(map(ord, entity.id)) % 200}"
 
 
+def delivery_groups(targets: list[Entity]) -> list[tuple[str | None, list[Entity]]]:
+    """How to deliver to ``targets``: entities with an address range share one report that
+    the constituency enricher routes by address (as a national sensor feed would be routed);
+    each other entity gets its own report naming it. Pairs of (entity id or None, entities)."""
+    routed = [e for e in targets if e.cidrs]
+    groups: list[tuple[str | None, list[Entity]]] = [(None, routed)] if routed else []
+    return groups + [(e.id, [e]) for e in targets if not e.cidrs]
+
+
 def entity_domain(entity: Entity) -> str:
     """The entity's first registered domain (or ``<id>.example``)."""
     return entity.domains[0] if entity.domains else f"{entity.id}.example"

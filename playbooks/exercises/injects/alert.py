@@ -17,6 +17,7 @@ import orjson
 
 from playbooks.exercises.injects import (
     InjectContext,
+    delivery_groups,
     entity_domain,
     entity_ip,
     fill,
@@ -81,10 +82,10 @@ TEMPLATES: dict[str, tuple[str, Row]] = {
 }
 
 
-def _payload(fmt: str, row: Row, entity: Entity, args: dict[str, Any],
+def _payload(fmt: str, row: Row, group: list[Entity], args: dict[str, Any],
              when: datetime) -> bytes:
     count = max(1, min(int(args.get("count", 1)), 1000))
-    lines = [row(entity, args, when, n) for n in range(count)]
+    lines = [row(entity, args, when, n) for entity in group for n in range(count)]
     if fmt == "shadowserver":
         header = ",".join(f'"{c}"' for c in SHADOWSERVER_COLUMNS) + "\n"
         return header.encode() + b"".join(lines)
@@ -93,19 +94,20 @@ def _payload(fmt: str, row: Row, entity: Entity, args: dict[str, Any],
 
 @inject_kind("alert")
 def alert(ctx: InjectContext) -> dict[str, Any]:
-    """One report per target entity in ``args.template`` (suricata|wazuh|shadowserver)."""
+    """Rows for every target in ``args.template`` (suricata|wazuh|shadowserver), delivered
+    in the groups of :func:`delivery_groups`."""
     template = str(ctx.inject.args.get("template", "suricata"))
     if template not in TEMPLATES:
         raise ValueError(f"unknown alert template {template!r}; known: {sorted(TEMPLATES)}")
     fmt, row = TEMPLATES[template]
     summary: dict[str, Any] = {"accepted": 0, "duplicates": 0, "rejected": 0, "reports": 0}
-    for entity in ctx.targets:
+    for entity_id, group in delivery_groups(ctx.targets):
         ctx.check()
-        data = _payload(fmt, row, entity, ctx.inject.args, ctx.now)
+        data = _payload(fmt, row, group, ctx.inject.args, ctx.now)
         filename = (f"{ctx.inject.args.get('report', 'compromised_website')}.csv"
-                    if fmt == "shadowserver" else f"{ctx.inject.id}-{entity.id}.json")
+                    if fmt == "shadowserver" else f"{ctx.inject.id}-{entity_id or 'all'}.json")
         report = ctx.tag(RawReport(stream=io.BytesIO(data), source=f"exercise:{template}",
-                                   filename=filename, entity_id=entity.id, format=fmt))
+                                   filename=filename, entity_id=entity_id, format=fmt))
         result = ctx.deliver(report)
         summary["accepted"] += result.accepted
         summary["duplicates"] += result.duplicates

@@ -97,9 +97,10 @@ PATTERNS: dict[str, Callable[[str, dict[str, Any]], Packets]] = {
 }
 
 
-def write_capture(path: Path, entity: Entity, args: dict[str, Any], ctx: InjectContext,
+def write_capture(path: Path, group: list[Entity], args: dict[str, Any], ctx: InjectContext,
                   start: float) -> int:
-    """Write the patterns of ``args`` for ``entity`` to ``path``; returns the packet count."""
+    """Write the patterns of ``args`` for each entity of ``group`` to ``path``; returns the
+    packet count."""
     from scapy.utils import PcapWriter
 
     patterns = args.get("pattern", "port_scan")
@@ -107,11 +108,10 @@ def write_capture(path: Path, entity: Entity, args: dict[str, Any], ctx: InjectC
     unknown = [n for n in names if n not in PATTERNS]
     if unknown:
         raise ValueError(f"unknown traffic pattern(s) {unknown}; known: {sorted(PATTERNS)}")
-    host = entity_ip(entity)
     count = 0
     with PcapWriter(str(path), sync=False) as writer:
-        for name in names:
-            for packet in PATTERNS[name](host, args):
+        for entity, name in ((e, n) for e in group for n in names):
+            for packet in PATTERNS[name](entity_ip(entity), args):
                 if count >= MAX_PACKETS:
                     raise ValueError(f"traffic inject exceeds the cap of {MAX_PACKETS} packets")
                 if count % CHECK_EVERY == 0:
@@ -124,17 +124,18 @@ def write_capture(path: Path, entity: Entity, args: dict[str, Any], ctx: InjectC
 
 @inject_kind("traffic")
 def traffic(ctx: InjectContext) -> dict[str, Any]:
-    """One pcap per target entity, delivered through the pcap collector."""
+    """One pcap per target entity (each entity's own capture point: the pcap parser folds
+    DNS, TLS and scans per capture), delivered through the pcap collector."""
     summary: dict[str, Any] = {"packets": 0, "accepted": 0, "rejected": 0, "captures": 0}
     ctx.workdir.mkdir(parents=True, exist_ok=True)
-    for entity in ctx.targets:
+    for entity_id, group in ((e.id, [e]) for e in ctx.targets):
         ctx.check()
-        path = ctx.workdir / f"{ctx.inject.id}-{entity.id}.pcap"
-        summary["packets"] += write_capture(path, entity, ctx.inject.args, ctx,
+        path = ctx.workdir / f"{ctx.inject.id}-{entity_id or 'all'}.pcap"
+        summary["packets"] += write_capture(path, group, ctx.inject.args, ctx,
                                             ctx.now.timestamp())
         with path.open("rb") as stream:
             report = ctx.tag(RawReport(stream=stream, source="exercise:traffic",
-                                       filename=path.name, entity_id=entity.id, format="pcap",
+                                       filename=path.name, entity_id=entity_id, format="pcap",
                                        metadata={"path": str(path), "sandbox": False}))
             result = ctx.deliver(report)
         summary["accepted"] += result.accepted

@@ -46,7 +46,7 @@ def test_validate_reports_located_problems(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(SCENARIO.replace('at: "T+00:02"', 'at: "soon"'))
-    code, out, err = run_cli(capsys, "exercise", "validate", str(bad), "--json")
+    code, out, _ = run_cli(capsys, "exercise", "validate", str(bad), "--json")
     assert code == 1
     assert json.loads(out)["problems"][0].startswith(f"{bad}:6: timeline.0.at:")
     good = tmp_path / "good.yaml"

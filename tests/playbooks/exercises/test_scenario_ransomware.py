@@ -2,8 +2,8 @@
 
 Real store, real pipeline as ``deliver``, real API on loopback for the bots. The scores
 follow from the seeded profiles in the scenario: minsa (fast, accurate, final report after
-40 min) meets all five expectations; essalud (50–58 min, never shares indicators) only
-reports the first C2 alert within its 60-minute window.
+40 min) meets all six expectations; essalud (50–58 min, never shares indicators) reports the
+C2 alert and the beacon inside their 60-minute windows and misses the rest.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ HEALTH = ["minsa", "essalud"]
 def test_ransomware_health_scores_follow_the_bot_profiles(services: Services) -> None:
     scenario = load_scenario(shipped_scenarios()["ransomware-health"])
     targets = {i.id: HEALTH for i in scenario.timeline}
-    assert predicted_points(scenario, targets) == {"minsa": 100, "essalud": 10}
+    assert predicted_points(scenario, targets) == {"minsa": 110, "essalud": 20}
     assert margins(scenario, targets) > 2.0
 
     result = run(services, scenario, RunOptions(speed=600, bots=["all"]))
@@ -35,15 +35,16 @@ def test_ransomware_health_scores_follow_the_bot_profiles(services: Services) ->
     assert result["bot_errors"] == []
     scores = {s["entity"]: s for s in result["scores"]}
     assert (scores["minsa"]["points"], scores["minsa"]["met"], scores["minsa"]["missed"]) == (
-        100, 5, 0)
+        110, 6, 0)
     assert (scores["essalud"]["points"], scores["essalud"]["met"],
-            scores["essalud"]["missed"]) == (10, 1, 4)
-    assert result["sectors"] == [{"sector": "health", "entities": 2, "points": 110,
-                                  "max_points": 200, "met": 6, "missed": 4, "pending": 0}]
+            scores["essalud"]["missed"]) == (20, 2, 4)
+    assert result["sectors"] == [{"sector": "health", "entities": 2, "points": 130,
+                                  "max_points": 220, "met": 8, "missed": 4, "pending": 0}]
     injects = {i["id"]: i for i in result["injects"]}
     assert {i["state"] for i in injects.values()} == {"fired"}
     assert injects["briefing"]["result"]["messages"] == 2
-    assert injects["c2-alerts"]["result"]["reports"] == 2
+    assert injects["c2-alerts"]["result"] == {"accepted": 2, "duplicates": 4, "rejected": 0,
+                                              "reports": 1}  # one feed, routed by address
     assert injects["c2-traffic"]["result"]["captures"] == 2
     assert injects["partner-iocs"]["result"]["indicators"] == 2
     _assert_the_live_path_saw_it(services, result["exercise_id"])
