@@ -26,7 +26,7 @@ from cases.services.identity import Role
 from pukara.core.config import load_settings
 from pukara.core.schema import utcnow
 from pukara.wiring import Services, build_services
-from tests.playbooks.kit import FlakyMisp
+from tests.playbooks.kit import COORDINATOR, FlakyMisp
 from tests.tui.conftest import ANALYST, frozen, make_app, open_case, plain, settle
 from tui.client.base import CaseQuery
 from tui.client.local import LocalClient
@@ -209,13 +209,22 @@ def test_playbook_list_puts_the_matching_ones_first(client: LocalClient) -> None
 @pytest.fixture
 def playbook_snapshot_client(snapshot_home: Path, tmp_path: Path,
                              monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalClient]:
-    """A client on a copy of the pinned snapshot store, web-defacement started on the case
-    at the frozen time (no MISP server: nothing fails, so the screen is the same each run)."""
+    """A client on a copy of the pinned snapshot store with two runs driven at times fixed
+    from the frozen clock: web-defacement with its tasks done, approval given and the MISP
+    push failed three times (FlakyMisp, the edge fake), and phishing just started."""
     shutil.copytree(snapshot_home, tmp_path / "home")
     monkeypatch.setenv("PUKARA_HOME", str(tmp_path / "home"))
     client = LocalClient(build_services(load_settings()), actor=ANALYST, clock=frozen)
+    engine = client.services.playbooks
+    engine.tools.misp_client = FlakyMisp(failures=1000)
     [case] = client.case_page(CaseQuery()).rows
-    client.services.playbooks.start(PLAYBOOK, case["id"], ANALYST, now=frozen())
+    run_id = engine.start(PLAYBOOK, case["id"], ANALYST, now=frozen())
+    for step_id in ("preserve", "entry-point"):
+        engine.complete_task(run_id, step_id, ANALYST, now=frozen())
+    engine.approve(run_id, "restore", COORDINATOR, note="restored", now=frozen())
+    for hours in (1, 2):
+        engine.tick(frozen() + timedelta(hours=hours))
+    engine.start("phishing", case["id"], ANALYST, now=frozen())
     yield client
     client.close()
 
