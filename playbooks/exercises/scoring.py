@@ -4,9 +4,8 @@ A participant's answer to an inject is one of its incidents of this run (``exerc
 reported inside the inject's window (exercise time, pauses excluded). Each incident answers
 at most one inject; the (inject, incident) pairs meeting most expectations are matched first,
 among equals earlier injects, then earlier incidents. An expectation is **met** when its
-incident satisfies it inside
-the expectation's own ``within_minutes``; after that (or once the run ended) it is
-**missed**; before, **pending**.
+incident satisfies it inside the expectation's own ``within_minutes``; after that (or once
+the run ended) it is **missed**; before, **pending**.
 Coordinators add manual points with a comment (audited). Per-sector aggregates sum entities.
 """
 

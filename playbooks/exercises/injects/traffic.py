@@ -2,7 +2,7 @@
 
 Nothing is ever sent on a network (SECURITY M5): packets are only written to a capture file
 in the exercise's work folder, at most ``MAX_PACKETS`` per inject, and the kill switch is
-checked every ``CHECK_EVERY`` packets. Patterns (``args.pattern``, one or a list):
+checked before every packet. Patterns (``args.pattern``, one or a list):
 
 - ``port_scan``: unanswered SYNs from the attacker to ``ports`` ports of the entity's host;
 - ``dns_c2``: the entity's host asks its resolver for ``c2_domain`` (answered);
@@ -21,7 +21,6 @@ from playbooks.exercises.injects import InjectContext, entity_ip, inject_kind
 from pukara.core.schema import Entity, RawReport
 
 MAX_PACKETS = 20_000
-CHECK_EVERY = 200
 RESOLVER = "198.18.0.53"
 #: the EICAR test string, split so no scanner flags this source file itself
 EICAR = ("X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*").encode()
@@ -114,8 +113,7 @@ def write_capture(path: Path, group: list[Entity], args: dict[str, Any], ctx: In
             for packet in PATTERNS[name](entity_ip(entity), args):
                 if count >= MAX_PACKETS:
                     raise ValueError(f"traffic inject exceeds the cap of {MAX_PACKETS} packets")
-                if count % CHECK_EVERY == 0:
-                    ctx.check()
+                ctx.check()
                 packet.time = start + count * 0.001
                 writer.write(packet)
                 count += 1
