@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, OptionList, TabbedContent
+from textual.widgets import DataTable, Input, OptionList, Static, TabbedContent
 
 from cases.services import audit
 from cases.services.identity import Role
@@ -192,7 +192,7 @@ async def test_help_lists_the_playbook_keys(client: LocalClient) -> None:
         await pilot.press("question_mark")
         await settle(pilot)
         assert isinstance(pilot.app.screen, HelpScreen)
-        text = plain(pilot.app.screen.query_one("Static"))
+        text = plain(pilot.app.screen.query_one(Static))
         for words in ("Manual step done", "Approve (coordinator)", "Retry failed step",
                       "Start a playbook"):
             assert words in text

@@ -31,9 +31,9 @@ def stand_in_server(local: LocalClient, seen: list[tuple[str, str, Any]]
                     ) -> Callable[[httpx.Request], httpx.Response]:
     """The documented playbook routes answered by the engine (through ``local``)."""
     def answer(request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content) if request.content else None
+        body: dict[str, Any] = json.loads(request.content) if request.content else {}
         path = request.url.path.removeprefix("/api/v1/analyst")
-        seen.append((request.method, path, body))
+        seen.append((request.method, path, body or None))
         parts = path.strip("/").split("/")
         try:
             if parts == ["playbooks"]:
