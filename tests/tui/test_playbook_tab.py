@@ -18,19 +18,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.text import Text
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, OptionList, Static, TabbedContent
 
 from cases.services import audit
 from cases.services.identity import Role
+from playbooks.model import Playbook
 from pukara.core.config import load_settings
 from pukara.core.schema import utcnow
 from pukara.wiring import Services, build_services
 from tests.playbooks.kit import COORDINATOR, FlakyMisp
-from tests.tui.conftest import ANALYST, frozen, make_app, open_case, plain, settle
+from tests.tui.conftest import ANALYST, HOSTILE_TITLE, frozen, make_app, open_case, plain, settle
 from tui.client.base import CaseQuery
 from tui.client.local import LocalClient
-from tui.screens.case_tabs.playbook import PlaybookTab
+from tui.screens.case_tabs.playbook import COLUMNS, PlaybookTab
 from tui.screens.dialogs import ChoiceDialog, TextDialog
 from tui.screens.help import HelpScreen
 
@@ -238,3 +240,24 @@ def test_playbook_tab_snapshot(size: str, playbook_snapshot_client: LocalClient,
                                snap_compare: Any) -> None:
     app = make_app(playbook_snapshot_client, start="cases")
     assert snap_compare(app, terminal_size=SIZES[size], run_before=_on_playbook_tab)
+
+
+
+@pytest.mark.asyncio
+async def test_step_text_is_shown_literally(client: LocalClient) -> None:
+    """Constructed: a copy of web-defacement whose first step is named with markup and an
+    OSC 52 escape (a playbook file is text someone wrote; SECURITY L1–L2)."""
+    engine = client.services.playbooks
+    definition = engine.playbooks[PLAYBOOK].model_dump(mode="json", by_alias=True)
+    definition["id"] = "hostile-copy"
+    definition["steps"][0]["name"] = HOSTILE_TITLE
+    engine.playbooks["hostile-copy"] = Playbook.model_validate(definition)
+    number = open_case(client)
+    run_id = client.playbook_start("hostile-copy", number)["run_id"]
+    async with make_app(client, start="cases").run_test(size=(160, 40)) as pilot:
+        tab = await open_playbook_tab(pilot)
+        rows = tab.query_one("#playbook-table", DataTable)
+        name = rows.get_row(f"{run_id}/preserve")[COLUMNS.index("step")]
+        assert isinstance(name, Text) and name.spans == []
+        assert name.plain.startswith("[@click=app.quit]x[/] \\x1b]52;c;cHVrYXJh\\x07")
+        assert "\x1b" not in name.plain and "\x07" not in name.plain
