@@ -99,6 +99,25 @@ class PlaybookEngine:
         self.advance(run_id, now=now)
         return run_id
 
+    def catalogue(self, case_ref: str | None = None) -> list[dict[str, Any]]:
+        """The library as rows; with a case, each says whether it matches (matching first)."""
+        facts = None
+        if case_ref is not None:
+            with self.store.read() as conn:
+                facts = case_facts(conn, case_ref)
+        rows = []
+        for playbook_id, book in sorted(self.playbooks.items()):
+            row: dict[str, Any] = {
+                "id": playbook_id, "title": book.title, "version": book.version,
+                "auto_start": book.auto_start,
+                "inputs": [i.name for i in book.inputs if i.default is None]}
+            if facts is not None:
+                row["matches"] = book.when.matches(facts["classification"],
+                                                   Severity(facts["severity"]),
+                                                   facts["sectors"])
+            rows.append(row)
+        return sorted(rows, key=lambda r: not r.get("matches", False))
+
     def matching(self, case_ref: str) -> list[Playbook]:
         """The auto-start playbooks (every input defaulted) whose ``when`` matches the case."""
         with self.store.read() as conn:

@@ -25,6 +25,7 @@ from cases.services.autocase import CaseOpeningIncidents
 from cases.services.identity import Principal
 from cases.services.incident_models import IncidentUpdate
 from cases.services.incidents import IncidentService
+from playbooks.api import build_playbook_router
 from pukara.core.config import Settings
 from pukara.core.schema import IncidentReport
 from pukara.wiring import build_services
@@ -76,6 +77,7 @@ def build_app(settings: Settings | None = None) -> FastAPI:
                      ingest=services.pipeline.ingest_in, settings=services.settings,
                      faults=FaultHooks.from_env(), analyst=services,
                      inbox=services.notifications.outbox, advisories=services.advisories)
+    app.include_router(build_playbook_router(services.playbooks))
     app.router.add_event_handler("shutdown", services.close)
     return app
 

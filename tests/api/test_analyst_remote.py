@@ -61,3 +61,32 @@ def test_remote_client_round_trip_on_a_live_server(api_env: ApiEnv, shared_data:
                 outsider.alert_page(AlertQuery())
         finally:
             outsider.close()
+
+
+def test_remote_playbook_calls_on_a_live_server(api_env: ApiEnv, tmp_path: Path) -> None:
+    """Start the shipped phishing playbook on a case over HTTP, finish its manual analysis
+    step, and see an analyst's approval refused (approvals are the coordinator's)."""
+    tokens = api_env.tokens
+    with LiveServer(api_env.settings.home, pepper=PEPPER, log=tmp_path / "server.log") as server:
+        client = RemoteClient(server.url, tokens.analyst)
+        try:
+            created = httpx.post(f"{server.url}/api/v1/analyst/cases",
+                                 json={"title": "Campaña de phishing a funcionarios",
+                                       "classification": "fraud/phishing"},
+                                 headers=Principals.bearer(tokens.analyst), timeout=30)
+            assert created.status_code == 201
+            number = created.json()["number"]
+            listed = client.playbooks(number)
+            assert listed[0]["id"] == "phishing" and listed[0]["matches"] is True
+            run = client.playbook_start("phishing", number)
+            assert run["playbook"] == "phishing"
+            states = {s["id"]: s["state"] for s in run["steps"]}
+            assert states["analyse"] == "waiting"
+            after = client.playbook_step_done(run["run_id"], "analyse")
+            assert {s["id"]: s["state"] for s in after["steps"]}["analyse"] == "done"
+            assert [r["run_id"] for r in client.playbook_status(number)] == [run["run_id"]]
+            waiting = [s["id"] for s in after["steps"] if s["kind"] == "approval"]
+            with pytest.raises(errors.PermissionDenied):
+                client.playbook_approve(run["run_id"], waiting[0], "ok")
+        finally:
+            client.close()

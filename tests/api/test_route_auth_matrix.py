@@ -22,7 +22,8 @@ from tests.api.conftest import ApiEnv, Principals
 SAMPLE_PATH_VALUES = {"incident_id": "8d3c1c55-7d7b-4c6e-9a51-3f1d9b8f0f11",
                       "alert_id": "999999", "ref": "CASE-2026-999999",
                       "task_id": "no-such-task", "key": "no-such-group",
-                      "entity_id": "no-such-entity"}
+                      "entity_id": "no-such-entity",
+                      "run": "8d3c1c55-0000-4c6e-9a51-3f1d9b8f0f11", "step": "contain"}
 UNAUTHORIZED_BODY = {"type": "urn:pukara:problem:unauthorized", "title": "Unauthorized",
                      "status": 401, "detail": UNAUTHORIZED_DETAIL, "errors": []}
 
@@ -175,6 +176,13 @@ ANALYST_CALLS: dict[tuple[str, str], tuple[dict[str, Any], int]] = {
     ("GET", f"{A}/entities/{{entity_id}}"): ({}, 404),
     ("GET", f"{A}/incidents"): ({}, 200),
     ("GET", f"{A}/incidents/{{incident_id}}"): ({}, 404),
+    ("GET", f"{A}/playbooks"): ({}, 200),
+    ("GET", f"{A}/cases/{{ref}}/playbooks"): ({}, 404),
+    ("POST", f"{A}/cases/{{ref}}/playbooks"): ({"json": {"playbook": "ransomware"}}, 404),
+    ("POST", f"{A}/playbook-runs/{{run}}/steps/{{step}}/done"): ({}, 404),
+    ("POST", f"{A}/playbook-runs/{{run}}/steps/{{step}}/approve"): (
+        {"json": {"comment": "ok"}}, 404),
+    ("POST", f"{A}/playbook-runs/{{run}}/steps/{{step}}/retry"): ({}, 404),
 }
 
 

@@ -28,13 +28,11 @@ from cases.store import Store
 from enrichment.intel.matcher import IntelMatcher, parse_value
 from enrichment.intel.store import IntelStore
 from playbooks.engine import PlaybookEngine
-from playbooks.facts import case_facts
 from pukara.core.config import Settings
 from pukara.core.errors import InvalidInput, PermissionDenied
 from pukara.core.schema import utcnow
-from pukara.core.taxonomy import Severity
 from tui.client import queries
-from tui.client.base import EXPORT_FORMATS, AlertQuery, CaseQuery, Page
+from tui.client.base import EXPORT_FORMATS, AlertQuery, CaseQuery, ExerciseControl, Page
 
 
 class CaseServices(Protocol):
@@ -79,8 +77,10 @@ class LocalClient:
     """CaseClient over the services of the embedded store."""
 
     def __init__(self, services: CaseServices, *, actor: audit.Actor | None = None,
-                 clock: Clock = utcnow) -> None:
+                 clock: Clock = utcnow, exercise_control: ExerciseControl | None = None
+                 ) -> None:
         self.services = services
+        self.exercise_control = exercise_control
         self.actor = actor or local_actor()
         self.clock = clock
         self._search: SearchBackend | None = None
@@ -228,22 +228,7 @@ class LocalClient:
 
     def playbooks(self, case_ref: str | None = None) -> list[dict[str, Any]]:
         """The engine's library, matching the case first when one is given."""
-        facts = None
-        if case_ref is not None:
-            with self.services.store.read() as conn:
-                facts = case_facts(conn, case_ref)
-        rows = []
-        for playbook_id, book in sorted(self.services.playbooks.playbooks.items()):
-            row: dict[str, Any] = {
-                "id": playbook_id, "title": book.title, "version": book.version,
-                "auto_start": book.auto_start,
-                "inputs": [i.name for i in book.inputs if i.default is None]}
-            if facts is not None:
-                row["matches"] = book.when.matches(facts["classification"],
-                                                   Severity(facts["severity"]),
-                                                   facts["sectors"])
-            rows.append(row)
-        return sorted(rows, key=lambda r: not r.get("matches", False))
+        return self.services.playbooks.catalogue(case_ref)
 
     def playbook_status(self, case_ref: str) -> list[dict[str, Any]]:
         """The runs on a case with their steps."""
@@ -268,6 +253,92 @@ class LocalClient:
         """Retry a failed step through the engine."""
         self.services.playbooks.retry(run_id, step_id, self.actor)
         return self.services.playbooks.run_view(run_id)
+
+    # -- exercises (state through playbooks.exercises; playing through the control) ------
+    def exercises(self) -> dict[str, Any]:
+        """The shipped scenarios and every run in the store."""
+        from playbooks.exercises import runs
+        from playbooks.exercises.loader import load_scenario, shipped_scenarios
+
+        scenarios = []
+        for scenario_id, path in shipped_scenarios().items():
+            scenario = load_scenario(path)
+            scenarios.append({"id": scenario_id, "title": scenario.title,
+                              "injects": len(scenario.timeline)})
+        return {"scenarios": scenarios, "runs": runs.list_runs(self.services.store)}
+
+    def exercise_start(self, scenario: str, speed: float, bots: list[str]) -> dict[str, Any]:
+        """Create a run of a shipped scenario and have the exercise control play it."""
+        from playbooks.exercises import runs
+        from playbooks.exercises.loader import load_scenario, shipped_scenarios
+
+        control = self._control()
+        shipped = shipped_scenarios()
+        if scenario not in shipped:
+            raise InvalidInput(f"no shipped scenario {scenario!r}; shipped: "
+                               f"{', '.join(shipped)}", field="scenario")
+        loaded = load_scenario(shipped[scenario])
+        participants = loaded.participant_ids(self.services.identity.entities())
+        bot_ids = participants if "all" in bots else [e for e in participants if e in bots]
+        exercise_id = runs.create(self.services.store, loaded, participants, bot_ids,
+                                  speed=speed, actor=self.actor)
+        control.launch(exercise_id, bot_ids, self.actor)
+        return self.exercise_status(exercise_id)
+
+    def _control(self) -> ExerciseControl:
+        if self.exercise_control is None:
+            raise InvalidInput("this terminal cannot play exercises (no exercise runtime); "
+                               "use `pukara exercise run`", field="scenario")
+        return self.exercise_control
+
+    def _exercise_transition(self, exercise_id: str, action: str) -> dict[str, Any]:
+        from playbooks.exercises import runs
+
+        if self.exercise_control is not None:
+            self.exercise_control.transition(exercise_id, action, self.actor)
+        else:
+            runs.transition(self.services.store, exercise_id, action, self.actor)
+        return self.exercise_status(exercise_id)
+
+    def exercise_pause(self, exercise_id: str) -> dict[str, Any]:
+        """RUNNING → PAUSED."""
+        return self._exercise_transition(exercise_id, "pause")
+
+    def exercise_resume(self, exercise_id: str) -> dict[str, Any]:
+        """PAUSED → RUNNING."""
+        return self._exercise_transition(exercise_id, "resume")
+
+    def exercise_abort(self, exercise_id: str) -> dict[str, Any]:
+        """The kill switch."""
+        return self._exercise_transition(exercise_id, "abort")
+
+    def exercise_status(self, exercise_id: str) -> dict[str, Any]:
+        """The run's clock and inject log with the live scoreboard."""
+        from playbooks.exercises import runs
+        from playbooks.exercises.scoring import scoreboard
+
+        state = runs.status(self.services.store, exercise_id)
+        board = scoreboard(self.services.store, exercise_id)
+        state.update(scores=board["scores"], sectors=board["sectors"],
+                     outcomes=board["outcomes"])
+        return state
+
+    def exercise_score(self, exercise_id: str, entity: str, expectation: str | None,
+                       points: int, comment: str) -> dict[str, Any]:
+        """Manual points through the scoring module (the expectation, if named, leads the
+        comment: the engine keeps manual scores per entity)."""
+        from playbooks.exercises.scoring import add_manual_score
+
+        text = f"[{expectation}] {comment}" if expectation and comment.strip() else comment
+        add_manual_score(self.services.store, exercise_id, entity, points=points,
+                         comment=text, actor=self.actor)
+        return self.exercise_status(exercise_id)
+
+    def exercise_report(self, exercise_id: str) -> str:
+        """The after-action report (Markdown)."""
+        from playbooks.exercises.report import markdown
+
+        return markdown(self.services.store, exercise_id)
 
     # -- entities, intel, search -----------------------------------------------------
     def entities(self) -> list[dict[str, Any]]:
@@ -309,7 +380,9 @@ class LocalClient:
         return self.searcher.search(parse(text, now=self.clock()), None, limit=limit)
 
     def close(self) -> None:
-        """Close the store."""
+        """Stop the exercise control (if any), close the store."""
+        if self.exercise_control is not None:
+            self.exercise_control.close()
         self.services.close()
 
 
