@@ -79,6 +79,21 @@ def scenario() -> Any:
                                          "accuracy": 0.8, "miss_chance": 0.1}}})
 
 
+def expected_met(count: int) -> int:
+    """Expectations the bots' seeded plans would meet if every answer landed on time."""
+    from playbooks.exercises.bots import plan
+
+    chosen = scenario()
+    met = 0
+    for inject in chosen.timeline:
+        for entity in entities(count):
+            decided = plan(chosen.bots, entity.id, inject.id)
+            met += sum(1 for e in inject.expectations if decided.respond
+                       and decided.delay_minutes <= e.within_minutes
+                       and (e.kind.value != "classification" or decided.correct))
+    return met
+
+
 def _pct(values: list[float], q: int) -> float | None:
     if not values:
         return None
@@ -120,7 +135,10 @@ def measure(count: int, speed: float, workers: int) -> dict[str, Any]:
                      "records_per_second": round(records / work, 1) if work else None,
                      "records_per_wall_second": round(records / wall, 1)},
         "bots": {"workers": workers, "requests": result["bot_requests"],
-                 "errors": len(result["bot_errors"])},
+                 "errors": len(result["bot_errors"]),
+                 "request_seconds": result["bot_request_seconds"],
+                 "requests_per_wall_second": round(result["bot_requests"] / wall, 1)},
+        "expected_met_from_bot_plans": expected_met(count),
         "scores": {"points": sum(s["points"] for s in result["scores"]),
                    "max_points": sum(s["max_points"] for s in result["scores"]),
                    "met": sum(s["met"] for s in result["scores"]),

@@ -9,6 +9,7 @@ with a run's participant tokens carry the run's ``exercise_id``.
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from dataclasses import dataclass, field
@@ -119,6 +120,15 @@ def run(services: Services, scenario: Scenario, options: RunOptions,
     return summary(services, exercise_id, swarm)
 
 
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    """p50 and p99 of ``values`` (None when empty), rounded to the millisecond."""
+    if len(values) < 2:
+        only = round(values[0], 3) if values else None
+        return {"p50": only, "p99": only}
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50": round(cuts[49], 3), "p99": round(cuts[98], 3)}
+
+
 def summary(services: Services, exercise_id: str, swarm: BotSwarm | None) -> dict[str, Any]:
     """The ``exercise run --json`` document."""
     board = scoreboard(services.store, exercise_id)
@@ -134,5 +144,6 @@ def summary(services: Services, exercise_id: str, swarm: BotSwarm | None) -> dic
         "injects": [{k: i[k] for k in ("id", "kind", "state", "lateness_seconds", "result")}
                     for i in state["injects"]],
         "bot_requests": len(swarm.sent) if swarm else 0,
+        "bot_request_seconds": percentiles(swarm.latencies if swarm else []),
         "bot_errors": swarm.errors[:20] if swarm else [],
     }

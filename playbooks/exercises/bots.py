@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -109,6 +110,7 @@ class BotSwarm:
         self.incidents: dict[tuple[str, str], str] = {}
         self.sent: list[dict[str, Any]] = []
         self.errors: list[str] = []
+        self.latencies: list[float] = []
 
     def start(self) -> None:
         """Start ticking."""
@@ -168,6 +170,7 @@ class BotSwarm:
         entity_id, inject_id = task.plan.entity_id, task.plan.inject_id
         headers = {"Authorization": f"Bearer {self.tokens[entity_id]}",
                    "Idempotency-Key": f"{self.exercise_id}:{entity_id}:{inject_id}:{task.kind}"}
+        began = time.perf_counter()
         try:
             if task.kind == "report":
                 body = incident_body(task.inject, entity_id, task.plan, utcnow())
@@ -177,6 +180,7 @@ class BotSwarm:
             else:
                 self._final(task, headers)
             self.sent.append({"entity": entity_id, "inject": inject_id, "kind": task.kind})
+            self.latencies.append(time.perf_counter() - began)
         except (httpx.HTTPError, KeyError) as exc:
             detail = exc.response.text[:300] if isinstance(exc, httpx.HTTPStatusError) else exc
             self.errors.append(f"{entity_id}/{inject_id}/{task.kind}: {detail}")
