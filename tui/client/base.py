@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from cases.services.audit import Actor
 
 #: alert list orders a client accepts (the alert service's names)
 ALERT_SORTS = ("-observed_at", "observed_at", "-last_seen", "-count", "-id", "id")
@@ -58,6 +61,25 @@ class Page:
     def total_label(self) -> str:
         """``"1,234"`` or ``"10,000+"``."""
         return f"{self.total:,}{'+' if self.total_capped else ''}"
+
+
+class ExerciseControl(Protocol):
+    """What the composition root hands :class:`~tui.client.local.LocalClient` to *play*
+    exercises: the scheduler (with ``deliver`` through the real pipeline) and, for bots,
+    the real entity API on loopback. Without one the local client only changes stored
+    state, which the scheduler leader of another process follows."""
+
+    def launch(self, exercise_id: str, bots: list[str], actor: Actor) -> None:
+        """Start the engine (if not yet), the bots of ``bots`` and the created run."""
+        ...
+
+    def transition(self, exercise_id: str, action: str, actor: Actor) -> str:
+        """pause|resume|abort through the engine at once; the new status value."""
+        ...
+
+    def close(self) -> None:
+        """Stop bots, API server and engine (runs stay as stored)."""
+        ...
 
 
 class CaseClient(Protocol):
@@ -165,6 +187,44 @@ class CaseClient(Protocol):
 
     def playbook_retry(self, run_id: str, step_id: str) -> dict[str, Any]:
         """Send a failed step back for a fresh set of attempts; the run afterwards."""
+        ...
+
+    # -- exercises (coordinators) ---------------------------------------------------
+    def exercises(self) -> dict[str, Any]:
+        """``{"scenarios": [{"id", "title", "injects"}], "runs": [{"id", "scenario",
+        "title", "status", "speed", "created_at"}]}`` (runs newest first)."""
+        ...
+
+    def exercise_start(self, scenario: str, speed: float, bots: list[str]) -> dict[str, Any]:
+        """Create and start a run of a shipped scenario (``bots``: ``[]``, ``["all"]`` or
+        entity ids); the run's :meth:`exercise_status`."""
+        ...
+
+    def exercise_pause(self, exercise_id: str) -> dict[str, Any]:
+        """RUNNING → PAUSED (the exercise clock stops); the status."""
+        ...
+
+    def exercise_resume(self, exercise_id: str) -> dict[str, Any]:
+        """PAUSED → RUNNING; the status."""
+        ...
+
+    def exercise_abort(self, exercise_id: str) -> dict[str, Any]:
+        """The kill switch: → CANCELED, every inject stopped; the status."""
+        ...
+
+    def exercise_status(self, exercise_id: str) -> dict[str, Any]:
+        """The clock (``status``, ``speed``, ``exercise_seconds``, ``ends_at_seconds``),
+        ``injects`` (the inject log), ``scores`` per entity (points, max_points, met, missed,
+        pending, mean_minutes_to_report, manual), ``sectors`` and ``outcomes``."""
+        ...
+
+    def exercise_score(self, exercise_id: str, entity: str, expectation: str | None,
+                       points: int, comment: str) -> dict[str, Any]:
+        """Add a coordinator's manual points (comment required; audited); the status."""
+        ...
+
+    def exercise_report(self, exercise_id: str) -> str:
+        """The after-action report as Markdown."""
         ...
 
     # -- entities, intel, search -----------------------------------------------------

@@ -42,6 +42,17 @@ Routes this client expects (all JSON unless said; ``q`` is the search syntax)::
     POST  /api/v1/analyst/playbook-runs/{run}/steps/{step}/approve {"comment"} → the run view
                                                            (403 unless coordinator/admin)
     POST  /api/v1/analyst/playbook-runs/{run}/steps/{step}/retry → the run view
+    GET   /api/v1/analyst/exercises                      → {"scenarios", "runs"}
+    POST  /api/v1/analyst/exercises  {"scenario", "speed", "bots"} → the run's status
+    GET   /api/v1/analyst/exercises/{id}                 → status + "scores", "sectors",
+                                                           "outcomes" (LocalClient's shape)
+    POST  /api/v1/analyst/exercises/{id}/pause|resume|abort → the status (409 from a state
+                                                           that does not allow it)
+    POST  /api/v1/analyst/exercises/{id}/scores {"entity", "expectation", "points",
+                                                 "comment"} → the status
+    GET   /api/v1/analyst/exercises/{id}/report          → the Markdown report (text)
+
+The exercise routes are not served yet: until they are, these calls answer 404 (NotFound).
 
 Run and step views are ``PlaybookEngine.run_view`` (``playbooks.runs.run_view``); the
 server acts as the token's principal (its role decides approvals) and every change goes
@@ -266,6 +277,52 @@ class RemoteClient:
         result: dict[str, list[dict[str, Any]]] = self._json(
             "GET", "/search", params={"q": text, "limit": limit})
         return result
+
+    # -- exercises (routes documented above; not served yet) --------------------------
+    def exercises(self) -> dict[str, Any]:
+        """GET exercises."""
+        result: dict[str, Any] = self._json("GET", "/exercises")
+        return result
+
+    def exercise_start(self, scenario: str, speed: float, bots: list[str]) -> dict[str, Any]:
+        """POST exercises."""
+        result: dict[str, Any] = self._json(
+            "POST", "/exercises", json={"scenario": scenario, "speed": speed, "bots": bots})
+        return result
+
+    def _exercise_action(self, exercise_id: str, action: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("POST", f"/exercises/{_seg(exercise_id)}/{action}")
+        return result
+
+    def exercise_pause(self, exercise_id: str) -> dict[str, Any]:
+        """POST exercises/{id}/pause."""
+        return self._exercise_action(exercise_id, "pause")
+
+    def exercise_resume(self, exercise_id: str) -> dict[str, Any]:
+        """POST exercises/{id}/resume."""
+        return self._exercise_action(exercise_id, "resume")
+
+    def exercise_abort(self, exercise_id: str) -> dict[str, Any]:
+        """POST exercises/{id}/abort."""
+        return self._exercise_action(exercise_id, "abort")
+
+    def exercise_status(self, exercise_id: str) -> dict[str, Any]:
+        """GET exercises/{id}."""
+        result: dict[str, Any] = self._json("GET", f"/exercises/{_seg(exercise_id)}")
+        return result
+
+    def exercise_score(self, exercise_id: str, entity: str, expectation: str | None,
+                       points: int, comment: str) -> dict[str, Any]:
+        """POST exercises/{id}/scores."""
+        result: dict[str, Any] = self._json(
+            "POST", f"/exercises/{_seg(exercise_id)}/scores",
+            json={"entity": entity, "expectation": expectation, "points": points,
+                  "comment": comment})
+        return result
+
+    def exercise_report(self, exercise_id: str) -> str:
+        """GET exercises/{id}/report (Markdown)."""
+        return self._call("GET", f"/exercises/{_seg(exercise_id)}/report").text
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -43,4 +43,5 @@ SCREENS: tuple[ScreenEntry, ...] = (
     ScreenEntry("cases", "Cases", "3", "tui.screens.cases:CasesScreen"),
     ScreenEntry("entities", "Entities", "4", "tui.screens.entities:EntitiesScreen"),
     ScreenEntry("intel", "Intel", "5", "tui.screens.intel:IntelScreen"),
+    ScreenEntry("exercises", "Exercises", "6", "tui.screens.exercises:ExercisesScreen"),
 )

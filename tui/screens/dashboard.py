@@ -14,6 +14,7 @@ from textual.containers import Grid, Vertical
 from textual.widgets import Footer, Header, Sparkline, Static
 
 from tui.screens.base import PukaraScreen
+from tui.screens.exercises import live_exercise, summary_line
 from tui.widgets.colours import severity
 from tui.widgets.safe import literal
 
@@ -120,6 +121,10 @@ class DashboardScreen(PukaraScreen):
         with Vertical(id="rate"):
             yield Static("Alerts per minute (last 60 min)", id="rate-title")
             yield Sparkline([0] * 60, id="sparkline")
+        exercise = Static("", id="exercise-summary", classes="panel")
+        exercise.styles.height = "auto"
+        exercise.display = False
+        yield exercise
         with Grid(id="panels"):
             for name in PANELS:
                 panel = Static("loading…", id=f"panel-{name}", classes="panel")
@@ -135,6 +140,7 @@ class DashboardScreen(PukaraScreen):
     def action_refresh(self) -> None:
         """Reload every aggregate."""
         self.call(self.client.dashboard, self.now(), then=self.show, group="dashboard")
+        self.call(live_exercise, self.client, then=self.show_exercise, group="exercise")
 
     def show(self, board: dict[str, Any]) -> None:
         """Render one dashboard document."""
@@ -148,6 +154,14 @@ class DashboardScreen(PukaraScreen):
             self.query_one(f"#panel-{name}", Static).update(RENDERERS[name](board))
         self.sub_title = f"Dashboard at {board['generated_at']}"
         self.call_after_refresh(self._painted)
+
+    def show_exercise(self, state: dict[str, Any] | None) -> None:
+        """The running exercise's clock and scoreboard summary (hidden when none runs)."""
+        panel = self.query_one("#exercise-summary", Static)
+        panel.display = state is not None
+        if state is not None:
+            panel.border_title = "Exercise"
+            panel.update(summary_line(state))
 
     def _painted(self) -> None:
         self.painted_at = time.perf_counter()
