@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import threading
+from multiprocessing import resource_tracker
 from typing import TYPE_CHECKING
 
 from pukara.core.errors import InvalidInput
@@ -74,6 +75,10 @@ class ExerciseRuntimeControl:
     run ends or the TUI closes. ``pukara demo`` can hand the same object to its client."""
 
     def __init__(self, services: Services) -> None:
+        # Start multiprocessing's resource tracker now, before Textual replaces
+        # sys.stderr (its fileno() is then invalid and the YARA compiler's isolated child,
+        # started from an inject's thread, would fail with "bad value(s) in fds_to_keep").
+        resource_tracker.ensure_running()
         self.services = services
         self.engine: ExerciseEngine | None = None
         self.api: ApiServer | None = None
