@@ -44,7 +44,7 @@ EXERCISE_REGIME = "exercise"
 DUE_SOON_FRACTION = 0.25
 DUE_SOON_MINIMUM = timedelta(hours=6)
 
-DeadlineState = Literal["met", "due", "due-soon", "overdue", "not-required"]
+DeadlineState = Literal["met", "due", "due-soon", "overdue", "not-required", "postponed"]
 
 
 class Stage(StrEnum):
@@ -195,3 +195,50 @@ def deadline_status(
         start = _period_start(stage, deadlines, awareness, submitted_stages)
         result[stage.value] = _state(due, start, _covering_submission(stage, submitted_stages), now)
     return result
+
+
+class FinalReportPlan(BaseModel):
+    """NIS2 Art. 23(4)(e): when the incident is still ongoing at the final-report deadline, a
+    progress report is due then instead, and the final report one period after the incident
+    was handled."""
+
+    model_config = ConfigDict(frozen=True)
+
+    progress_due: datetime | None = None
+    progress: DeadlineState | None = None
+    final_due: datetime | None = None
+    final: DeadlineState | None = None
+
+
+def final_report_plan(
+    deadlines: Deadlines,
+    regime: DeadlineRegime,
+    submitted_stages: Mapping[str, datetime],
+    now: datetime,
+    *,
+    handled_at: datetime | None,
+) -> FinalReportPlan:
+    """The progress-report branch for an incident (``handled_at`` None = still ongoing).
+
+    Nothing changes while the final-report deadline has not passed, when the final report
+    was sent, or when the incident was handled before the deadline.
+    """
+    due = deadlines.final_report
+    sent = submitted_stages.get(Stage.FINAL.value)
+    now = _utc(now)
+    if due is None or sent is not None:
+        return FinalReportPlan()
+    if handled_at is not None and _utc(handled_at) <= due:
+        return FinalReportPlan()
+    if handled_at is None and now < due:
+        return FinalReportPlan()
+    progress_sent = submitted_stages.get(Stage.PROGRESS.value)
+    progress = _state(due, None, _utc(progress_sent) if progress_sent else None, now)
+    if handled_at is None:
+        return FinalReportPlan(progress_due=due, progress=progress, final=None)
+    final_due = final_report_due(regime, _utc(handled_at))
+    if final_due is None:
+        return FinalReportPlan(progress_due=due, progress=progress)
+    final = _state(final_due, _utc(handled_at), None, now)
+    return FinalReportPlan(progress_due=due, progress=progress, final_due=final_due,
+                           final=final)

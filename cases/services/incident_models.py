@@ -17,6 +17,7 @@ from cases.services.deadlines import (
     Stage,
     compute_deadlines,
     deadline_status,
+    final_report_plan,
     reminder_key,
 )
 from cases.services.identity import Principal
@@ -76,7 +77,7 @@ def check_not_future(value: datetime, field: str, now: datetime) -> None:
 def view_reminders(view: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The clocked stages of an incident view that are due soon or overdue, with their keys."""
     names = {"early-warning": "early_warning", "notification": "notification",
-             "final": "final_report"}
+             "final": "final_report", "progress": "progress_report"}
     found = []
     for stage, state in view["deadline_status"].items():
         deadline = view["deadlines"][names[stage]]
@@ -116,12 +117,24 @@ def submitted_stages(updates: Iterable[Mapping[str, Any]]) -> dict[str, datetime
     return first
 
 
+HANDLED_STATUSES = ("resolved", "closed")
+
+
+def _regime_of(row: Mapping[str, Any], default: DeadlineRegime) -> DeadlineRegime:
+    params = row["doc"].get("deadline_regime")
+    return DeadlineRegime.model_validate(params) if params else default
+
+
+def _handled_at(row: Mapping[Any, Any]) -> datetime | None:
+    """When the incident was handled: its last change once resolved or closed."""
+    return row["updated_at"] if row["status"] in HANDLED_STATUSES else None
+
+
 def incident_deadlines(
     row: Mapping[str, Any], stages: Mapping[str, datetime], default: DeadlineRegime
 ) -> Deadlines:
     """The deadlines of a stored incident: its snapshot of the regime at submission."""
-    params = row["doc"].get("deadline_regime")
-    regime = DeadlineRegime.model_validate(params) if params else default
+    regime = _regime_of(row, default)
     return compute_deadlines(
         row["awareness_at"],
         regime,
@@ -171,7 +184,15 @@ def public_view(
     doc = row["doc"]
     stages = submitted_stages(updates)
     deadlines = incident_deadlines(row, stages, default_regime)
-    status = deadline_status(deadlines, stages, now, awareness_at=row["awareness_at"])
+    status: dict[str, Any] = dict(
+        deadline_status(deadlines, stages, now, awareness_at=row["awareness_at"]))
+    plan = final_report_plan(deadlines, _regime_of(row, default_regime), stages, now,
+                             handled_at=_handled_at(row))
+    final_report = deadlines.final_report
+    if plan.progress is not None:
+        status["progress"] = plan.progress
+        status["final"] = plan.final or "postponed"
+        final_report = plan.final_due or deadlines.final_report
     return {
         "id": row["id"],
         "tracking_number": row["tracking_number"],
@@ -191,7 +212,8 @@ def public_view(
             "regime": deadlines.regime,
             "early_warning": rfc3339(deadlines.early_warning),
             "notification": rfc3339(deadlines.notification),
-            "final_report": rfc3339(deadlines.final_report),
+            "final_report": rfc3339(final_report),
+            **({"progress_report": rfc3339(plan.progress_due)} if plan.progress_due else {}),
         },
         "deadline_status": status,
         "updates": [

@@ -184,3 +184,51 @@ def test_calendar_month_bounds(awareness: datetime, delay: int) -> None:
     assert deadlines.final_report.time() == notified.time()
     day = notified.day
     assert deadlines.final_report.day == day or deadlines.final_report.day < day
+
+
+def test_progress_report_branch_when_still_open_at_the_final_deadline(
+        settings: Settings) -> None:
+    from cases.services.deadlines import final_report_plan
+
+    regime = settings.regime("nis2")
+    notified = utc(2026, 1, 31, 23, 45)
+    deadlines = nis2(settings, utc(2026, 1, 31, 23, 30), notified)
+    assert deadlines.final_report == utc(2026, 2, 28, 23, 45)
+    stages = {"early-warning": utc(2026, 2, 1, 8), "notification": notified}
+    before = final_report_plan(deadlines, regime, stages, utc(2026, 2, 20), handled_at=None)
+    assert before.progress is None, "nothing changes before the final deadline"
+    ongoing = final_report_plan(deadlines, regime, stages, utc(2026, 3, 2), handled_at=None)
+    assert (ongoing.progress_due, ongoing.progress) == (utc(2026, 2, 28, 23, 45), "overdue")
+    assert ongoing.final_due is None
+    with_progress = final_report_plan(deadlines, regime, {**stages, "progress":
+                                      utc(2026, 2, 27)}, utc(2026, 3, 2), handled_at=None)
+    assert with_progress.progress == "met"
+    handled = final_report_plan(deadlines, regime, {**stages, "progress": utc(2026, 2, 27)},
+                                utc(2026, 3, 20), handled_at=utc(2026, 3, 15, 12))
+    assert (handled.final_due, handled.final) == (utc(2026, 4, 15, 12), "due")
+    early = final_report_plan(deadlines, regime, stages, utc(2026, 3, 2),
+                              handled_at=utc(2026, 2, 10))
+    assert early.progress is None, "handled before the deadline: the plain final report"
+
+
+def test_incident_view_shows_the_progress_report_while_still_open(pukara_home: Path) -> None:
+    from cases.services.identity import Principal, Role
+    from pukara.core.config import load_settings
+    from pukara.core.schema import Entity, IncidentReport
+    from pukara.wiring import build_services
+
+    built = build_services(load_settings())
+    try:
+        built.identity.add_entity(Entity(id="minsa", name="MINSA", sector="health"))
+        reporter = Principal(Role.REPORTER, 0, entity_id="minsa")
+        with built.store.write() as conn:
+            view = built.incidents.submit(conn, reporter, IncidentReport(
+                title="Intrusión persistente", classification="intrusions/system-compromise",
+                detected_at=datetime.now(UTC) - timedelta(days=40)))
+        shown = built.incidents.get(reporter, view["id"])
+        assert shown["deadline_status"]["progress"] == "overdue"
+        assert shown["deadline_status"]["final"] == "postponed"
+        assert shown["deadlines"]["progress_report"] == view["deadlines"]["final_report"]
+        assert shown["deadlines"]["final_report"] == view["deadlines"]["final_report"]
+    finally:
+        built.close()

@@ -147,10 +147,13 @@ def test_submission_numbers_view_and_deadlines(service: IncidentService) -> None
     assert first["detected_at"] == "2026-01-31T20:00:00Z"
     assert first["deadlines"] == {"regime": "nis2", "early_warning": "2026-02-01T23:30:00Z",
                                   "notification": "2026-02-03T23:30:00Z",
-                                  "final_report": "2026-03-03T23:30:00Z"}
-    # submitted long after awareness: the initial report (the early warning) came late
+                                  "final_report": "2026-03-03T23:30:00Z",
+                                  "progress_report": "2026-03-03T23:30:00Z"}
+    # submitted long after awareness: the initial report (the early warning) came late, and
+    # the incident is still open at the final-report deadline: a progress report is due
+    # then and the final report waits until it is handled (NIS2 Art. 23(4)(e))
     assert first["deadline_status"] == {"early-warning": "overdue", "notification": "overdue",
-                                        "final": "overdue"}
+                                        "final": "postponed", "progress": "overdue"}
     assert [(u["number"], u["stage"]) for u in first["updates"]] == [(1, "early-warning")]
     assert first["observables"] == [{"type": "ipv4", "value": "198.51.100.7"}]
     assert first["containment"] == "not-started"
@@ -481,11 +484,11 @@ def test_due_reminders_once_per_stage_and_deadline(service: IncidentService) -> 
     aware = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=20)
     late = submit(service, A, awareness_at=aware.isoformat(), detected_at=aware.isoformat())
     submit(service, B, exercise_id="ex-9", awareness_at=aware.isoformat())
-    ews = submit(service, B)  # January awareness: everything overdue
+    ews = submit(service, B)  # January awareness: everything overdue, still open: progress
     reminders = service.due_reminders()
     by_incident = {(r["incident_id"], r["stage"]): r for r in reminders}
     assert set(by_incident) == {(ews["id"], "early-warning"), (ews["id"], "notification"),
-                                (ews["id"], "final")}
+                                (ews["id"], "progress")}
     assert {r["state"] for r in reminders} == {"overdue"}
     # the on-time early warning is met; its notification is 52 h away: not yet reminded
     soon = service.due_reminders(now=aware + timedelta(hours=60))
