@@ -136,6 +136,7 @@ def measure(count: int, speed: float, workers: int) -> dict[str, Any]:
                      "records_per_wall_second": round(records / wall, 1)},
         "bots": {"workers": workers, "requests": result["bot_requests"],
                  "errors": len(result["bot_errors"]),
+                 "first_errors": result["bot_errors"][:2],
                  "request_seconds": result["bot_request_seconds"],
                  "requests_per_wall_second": round(result["bot_requests"] / wall, 1)},
         "expected_met_from_bot_plans": expected_met(count),
