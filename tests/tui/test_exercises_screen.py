@@ -243,7 +243,7 @@ def test_exercises_snapshot(size: str, paused_client: LocalClient, snap_compare:
     assert snap_compare(app, terminal_size=SIZES[size], run_before=settle)
 
 
-def test_dashboard_shows_the_paused_exercise(paused_client: LocalClient,
+def test_dashboard_snapshot_with_the_paused_exercise(paused_client: LocalClient,
                                              snap_compare: Any) -> None:
     app = make_app(paused_client, start="dashboard")
     assert snap_compare(app, terminal_size=SIZES["160x50"], run_before=settle)

@@ -32,8 +32,10 @@ STATE_STYLES = {"RUNNING": "bold green", "PAUSED": "bold yellow", "CANCELED": "b
                 "FINISHED": "bold", "SCHEDULED": "", "fired": "green", "pending": "dim",
                 "running": "bold cyan", "missed": "red", "failed": "bold red",
                 "canceled": "red"}
-SCORE_COLUMNS = ("entity", "sector", "points", "met", "missed", "pending", "to report")
-INJECT_COLUMNS = ("at", "inject", "kind", "state", "fired", "late s")
+SCORE_COLUMNS = (("entity", 16), ("sector", 10), ("points", 9), ("met", 4), ("missed", 6),
+                 ("pending", 7), ("to report", 10))
+INJECT_COLUMNS = (("at", 10), ("inject", 16), ("kind", 7), ("state", 8), ("fired", 10),
+                  ("late s", 6))
 GENERAL = "(whole exercise)"
 
 
@@ -49,15 +51,16 @@ def clock_panel(state: dict[str, Any]) -> Text:
     fired = sum(1 for i in state["injects"] if i["state"] == "fired")
     points = sum(s["points"] for s in scores)
     top = sum(s["max_points"] for s in scores)
-    text = Text()
-    text.append_text(literal(state["exercise_id"], "bold"))
-    text.append(" · ")
-    text.append_text(literal(state["title"], limit=100))
-    text.append(f"\n{clock_text(state['exercise_seconds'])}", style="bold")
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(clock_text(state["exercise_seconds"]), style="bold")
     text.append(f" / {clock_text(state['ends_at_seconds'])} · ×{state['speed']:g} · ")
     text.append(state["status"], style=STATE_STYLES.get(state["status"], ""))
     text.append(f" · injects {fired}/{len(state['injects'])} fired · "
-                f"{len(scores)} entities · {points}/{top} points")
+                f"{len(scores)} {'entity' if len(scores) == 1 else 'entities'} · "
+                f"{points}/{top} points\n")
+    text.append_text(literal(state["exercise_id"], "bold"))
+    text.append(" · ")
+    text.append_text(literal(state["title"], limit=100))
     return text
 
 
@@ -116,12 +119,12 @@ class ExercisesScreen(PukaraScreen):
             "The speed is fixed per run by the engine, so there are no +/- keys.")
     SCOPED_CSS = False
     DEFAULT_CSS = """
-    ExercisesScreen #ex-clock { height: 2; padding: 0 1; }
+    ExercisesScreen #ex-clock { height: 2; padding: 0 1; text-wrap: nowrap;
+                                text-overflow: ellipsis; }
     ExercisesScreen #ex-body { layout: vertical; height: 1fr; }
     ExercisesScreen.-wide #ex-body { layout: horizontal; }
     ExercisesScreen .ex-pane { border: round $primary; height: 1fr; }
-    ExercisesScreen.-wide #ex-scores { width: 3fr; }
-    ExercisesScreen.-wide #ex-injects { width: 2fr; }
+    ExercisesScreen.-wide #ex-scores, ExercisesScreen.-wide #ex-injects { width: 1fr; }
     ExercisesScreen #table, ExercisesScreen #injects { height: 1fr; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -158,8 +161,9 @@ class ExercisesScreen(PukaraScreen):
 
     def on_mount(self) -> None:
         """Columns, the first load, the clock tick and the slower run-list refresh."""
-        self.query_one("#table", DataTable).add_columns(*SCORE_COLUMNS)
-        self.query_one("#injects", DataTable).add_columns(*INJECT_COLUMNS)
+        for table, columns in (("#table", SCORE_COLUMNS), ("#injects", INJECT_COLUMNS)):
+            for name, width in columns:
+                self.query_one(table, DataTable).add_column(name, width=width)
         self.load()
         self.set_interval(1.0, self.tick)
         self.set_interval(self.pukara.refresh_seconds, self.load)
