@@ -19,6 +19,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+import orjson
 import pytest
 from sqlalchemy import select, update
 from textual.pilot import Pilot
@@ -33,10 +35,12 @@ from playbooks.exercises.scoring import add_manual_score
 from playbooks.exercises.tables import exercise_injects, exercises
 from pukara.cli.tui import ExerciseRuntimeControl
 from pukara.core.config import load_settings
+from pukara.core.errors import Conflict
 from pukara.wiring import Services, build_services
 from tests.tui.conftest import ANALYST, FROZEN, frozen, make_app, plain, settle
 from tui.app import PukaraApp
 from tui.client.local import LocalClient
+from tui.client.remote import RemoteClient
 from tui.screens.dialogs import ChoiceDialog, TextDialog
 from tui.screens.exercises import SPEEDS, ExercisesScreen, ReportScreen
 
@@ -247,3 +251,33 @@ def test_dashboard_snapshot_with_the_paused_exercise(paused_client: LocalClient,
                                              snap_compare: Any) -> None:
     app = make_app(paused_client, start="dashboard")
     assert snap_compare(app, terminal_size=SIZES["160x50"], run_before=settle)
+
+
+# -- RemoteClient: the documented routes (the server does not serve them yet, so the
+# -- answer is a MockTransport: a fake at the HTTP seam only) -------------------------------
+def test_remote_exercise_calls_use_the_documented_routes() -> None:
+    seen: list[tuple[str, str, bytes]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.raw_path.decode(), request.content))
+        if request.url.path.endswith("/report"):
+            return httpx.Response(200, text="# After-action report\n")
+        if request.url.path.endswith("/resume"):
+            return httpx.Response(409, json={"title": "Conflict",
+                                             "detail": "cannot resume while RUNNING"})
+        return httpx.Response(200, json={"exercise_id": "ex/1", "status": "PAUSED"})
+
+    client = RemoteClient("https://pukara.example/", "t0ken",
+                          transport=httpx.MockTransport(answer))
+    assert client.exercise_pause("ex/1")["status"] == "PAUSED"
+    client.exercise_score("ex/1", "minsa", None, -3, "late")
+    assert client.exercise_report("ex/1") == "# After-action report\n"
+    with pytest.raises(Conflict, match="cannot resume while RUNNING"):
+        client.exercise_resume("ex/1")
+    assert [(m, p) for m, p, _ in seen] == [
+        ("POST", "/api/v1/analyst/exercises/ex%2F1/pause"),
+        ("POST", "/api/v1/analyst/exercises/ex%2F1/scores"),
+        ("GET", "/api/v1/analyst/exercises/ex%2F1/report"),
+        ("POST", "/api/v1/analyst/exercises/ex%2F1/resume")]
+    assert orjson.loads(seen[1][2]) == {"entity": "minsa", "expectation": None, "points": -3,
+                                        "comment": "late"}
