@@ -177,6 +177,8 @@ class ExercisesScreen(PukaraScreen):
         """Keep the listing; pick a run if none is shown yet."""
         self.listing = listing
         found = listing["runs"]
+        if self.exercise_id not in {r["id"] for r in found}:  # none yet, or purged
+            self.exercise_id = None
         if self.exercise_id is None and found:
             live = [r for r in found if r["status"] in LIVE]
             self.exercise_id = (live or found)[0]["id"]
