@@ -17,19 +17,15 @@ from typing import Any
 
 import uvicorn
 
-from cases.api import create_app
 from cases.services import audit
 from enrichment.intel.store import IntelStore
 from playbooks.exercises import runs
 from playbooks.exercises.bots import BotSwarm
 from playbooks.exercises.engine import ExerciseEngine, wait
 from playbooks.exercises.model import Scenario
-from playbooks.exercises.participants import (
-    ExerciseTaggingIncidents,
-    issue_tokens,
-    revoke_tokens,
-)
+from playbooks.exercises.participants import issue_tokens, revoke_tokens
 from playbooks.exercises.scoring import scoreboard
+from pukara.server import build_api
 from pukara.wiring import Services
 
 COORDINATOR = audit.Actor("exercise-coordinator")
@@ -58,9 +54,7 @@ class ApiServer:
 
 def start_api(services: Services) -> ApiServer:
     """Serve the entity API on 127.0.0.1:<ephemeral> and return once it listens."""
-    app = create_app(store=services.store, identity=services.identity,
-                     incidents=ExerciseTaggingIncidents(services.incidents, services.intake),
-                     ingest=services.pipeline.ingest_in, settings=services.settings)
+    app = build_api(services)
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                             access_log=False, lifespan="off")
     server = uvicorn.Server(config)

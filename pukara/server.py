@@ -26,15 +26,18 @@ from cases.services.identity import Principal
 from cases.services.incident_models import IncidentUpdate
 from cases.services.incidents import IncidentService
 from playbooks.api import build_playbook_router
+from playbooks.exercises.participants import ExerciseTaggingIncidents
+from playbooks.exercises.tables import ensure_tables as ensure_exercise_tables
 from pukara.core.config import Settings
 from pukara.core.schema import IncidentReport
-from pukara.wiring import build_services
+from pukara.wiring import Services, build_services
 
 
 class ApiIncidents:
     """The incident service as the API uses it: submissions open or join a case."""
 
-    def __init__(self, incidents: IncidentService, intake: CaseOpeningIncidents) -> None:
+    def __init__(self, incidents: IncidentService,
+                 intake: CaseOpeningIncidents | ExerciseTaggingIncidents) -> None:
         self._incidents = incidents
         self._intake = intake
 
@@ -68,16 +71,25 @@ class ApiIncidents:
             stream=stream, max_bytes=max_bytes, request_id=request_id)
 
 
-def build_app(settings: Settings | None = None) -> FastAPI:
-    """The entity API over freshly built services; the store closes with the app."""
-    services = build_services(settings)
-    gc.freeze()  # start-up objects live as long as the server: keep them out of GC passes
+def build_api(services: Services, *, faults: FaultHooks | None = None) -> FastAPI:
+    """The API over ``services``: entity routes (submissions from an exercise's participant
+    tokens tagged with its run), analyst routes and the playbook routes."""
+    ensure_exercise_tables(services.store.engine)
+    intake = ExerciseTaggingIncidents(services.incidents, services.intake)
     app = create_app(store=services.store, identity=services.identity,
-                     incidents=ApiIncidents(services.incidents, services.intake),
+                     incidents=ApiIncidents(services.incidents, intake),
                      ingest=services.pipeline.ingest_in, settings=services.settings,
-                     faults=FaultHooks.from_env(), analyst=services,
+                     faults=faults, analyst=services,
                      inbox=services.notifications.outbox, advisories=services.advisories)
     app.include_router(build_playbook_router(services.playbooks))
+    return app
+
+
+def build_app(settings: Settings | None = None) -> FastAPI:
+    """The API over freshly built services; the store closes with the app."""
+    services = build_services(settings)
+    gc.freeze()  # start-up objects live as long as the server: keep them out of GC passes
+    app = build_api(services, faults=FaultHooks.from_env())
     app.router.add_event_handler("shutdown", services.close)
     return app
 

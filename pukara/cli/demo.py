@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from pukara import demo
 from pukara.cli.output import emit_json, info
 from pukara.core.config import Settings, load_settings
+from pukara.core.errors import PukaraError
 from pukara.wiring import build_services
 from pukara.workers import BackgroundWorkers
 
@@ -63,11 +64,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the rehearsal exercise the demo plays with bots while the analyst watches
+REHEARSAL = "ransomware-health"
+REHEARSAL_SPEED = 10.0
+
+
 def _serve_in_background_and_open_tui(settings: Settings, services: Services, host: str,
                                       port: int) -> None:
     """The analysts' view: the TUI in front, the entity API behind it on loopback."""
     import uvicorn
 
+    from pukara.cli.tui import ExerciseRuntimeControl
     from pukara.server import build_app
     from tui.app import PukaraApp
     from tui.client.local import LocalClient
@@ -76,9 +83,15 @@ def _serve_in_background_and_open_tui(settings: Settings, services: Services, ho
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, name="pukara-demo-api", daemon=True)
     thread.start()
+    client = LocalClient(services, exercise_control=ExerciseRuntimeControl(services))
     try:
-        PukaraApp(LocalClient(services)).run()
+        client.exercise_start(REHEARSAL, REHEARSAL_SPEED, ["all"])
+    except PukaraError as exc:
+        info(f"the background rehearsal did not start: {exc.message}")
+    try:
+        PukaraApp(client).run()
     finally:
+        client.close()
         server.should_exit = True
         thread.join(timeout=10)
 
