@@ -103,11 +103,13 @@ def main() -> None:
         services.close()
     print(json.dumps({
         "benchmark": "ingest_end_to_end", "data": "synthetic EVE alerts and indicators",
-        "alerts": args.alerts, "indicators": loaded, "indicator_load_seconds": round(load_seconds, 2),
+        "alerts": args.alerts, "indicators": loaded,
+        "indicator_load_seconds": round(load_seconds, 2),
         "accepted": result.accepted, "duplicates": result.duplicates, "rejected": result.rejected,
         "rows_with_hits": hits, "rows_routed": routed,
         "seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
-        "alerts_per_second": round(args.alerts / wall), "alerts_per_cpu_second": round(args.alerts / cpu),
+        "alerts_per_second": round(args.alerts / wall),
+        "alerts_per_cpu_second": round(args.alerts / cpu),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "load_average": os.getloadavg()[0],
     }))
