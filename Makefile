@@ -20,7 +20,7 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/mypy pukara collectors enrichment cases
+	$(BIN)/mypy pukara collectors enrichment cases playbooks tui
 
 unit: install
 	$(BIN)/pytest -n 2 --dist loadgroup
