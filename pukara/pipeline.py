@@ -37,7 +37,7 @@ from pukara.core.schema import (
 
 BATCH_SIZE = 5000
 MAX_ERRORS = 1000
-GC_BATCHES = 10
+GC_BATCHES = 2
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class Pipeline:
                     progress(len(batch))
                 batch = []
                 flushed += 1
-                if flushed % GC_BATCHES == 1:  # the first: what start-up (index) left
+                if flushed == 1 or flushed % GC_BATCHES == 0:  # the first: start-up (index) garbage
                     gc.collect()
                     gc.freeze()
         self._flush(batch, result, conn=None)
