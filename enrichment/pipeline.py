@@ -84,6 +84,8 @@ def new_hits(alerts: list[Alert], index: IntelIndex) -> list[list[Hit]]:
             if hits is None:
                 hits = memo[key] = index.match(*key)
             for hit in hits:
+                if not _applies(hit, alert):
+                    continue
                 if have is None:
                     have = {_hit_id(h) for h in alert.hits}
                 if _hit_id(hit) not in have:
@@ -91,6 +93,17 @@ def new_hits(alerts: list[Alert], index: IntelIndex) -> list[list[Hit]]:
                     fresh.append(_copy(hit))
         result.append(fresh)
     return result
+
+
+EXERCISE_SOURCE = "exercise:"
+
+
+def _applies(hit: Hit, alert: Alert) -> bool:
+    """Indicators an exercise published (source ``exercise:<id>``) light up only that
+    exercise's alerts; real intel applies to every alert."""
+    if not hit.source.startswith(EXERCISE_SOURCE):
+        return True
+    return hit.source == f"{EXERCISE_SOURCE}{alert.exercise_id}"
 
 
 def severity_bonus(alert: Alert, criticality: int | None) -> int:
