@@ -15,8 +15,8 @@ from typing import Annotated, Literal
 from fastapi import Path, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from cases.api.analyst_queries import MAX_PAGE
 from cases.api.problems import Problem, field_error
+from cases.services.paging import MAX_PAGE
 from pukara.core.schema import MAX_TEXT, MAX_TITLE
 
 #: the most alert ids one triage request may name

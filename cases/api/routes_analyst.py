@@ -17,7 +17,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from cases.api import analyst_queries as queries
 from cases.api.analyst_context import AnalystContext, actor_of
 from cases.api.analyst_models import (
     AlertSelection,
@@ -37,6 +36,7 @@ from cases.api.problems import Problem, field_error
 from cases.api.routes_analyst_cases import build_case_routes
 from cases.search.fts import MAX_RESULTS
 from cases.search.query import parse
+from cases.services import paging as queries
 from cases.services.alert_filter import AlertFilter
 from cases.services.incident_models import MAX_LIMIT as MAX_INCIDENTS
 from cases.services.incident_models import SORTS as INCIDENT_SORTS

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
-from cases.api import analyst_queries as queries
 from cases.api.analyst_context import AnalystContext, actor_of
 from cases.api.analyst_models import (
     CaseClosing,
@@ -29,6 +28,7 @@ from cases.api.analyst_models import (
 )
 from cases.api.auth import StaffPrincipal
 from cases.search.query import parse
+from cases.services import paging as queries
 from cases.services.advisories import MAX_LIST as MAX_ADVISORIES
 from cases.services.advisories import AdvisoryDraft
 from cases.services.case_models import CASE_STATUSES, CaseChanges, CaseDraft

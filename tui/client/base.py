@@ -16,14 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from cases.services.audit import Actor
 
-#: alert list orders a client accepts (the alert service's names)
-ALERT_SORTS = ("-observed_at", "observed_at", "-last_seen", "-count", "-id", "id")
-#: case list orders
-CASE_SORTS = ("-created_at", "created_at", "-updated_at", "severity", "number")
 EXPORT_FORMATS = ("misp", "stix", "markdown")
-#: a total above this is reported as "at least" (counting 1,000,000 rows on each
-#: keystroke would be the slowest part of a filter)
-COUNT_CAP = 10_000
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Container, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from tui.client.base import ALERT_SORTS, AlertQuery, Page
+from cases.services.paging import ALERT_SORTS
+from tui.client.base import AlertQuery, Page
 from tui.screens.triage import TRIAGE_BINDINGS, TriageScreen
 from tui.widgets.alert_detail import alert_detail
 from tui.widgets.colours import severity, status, tlp

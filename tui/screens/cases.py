@@ -10,7 +10,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from tui.client.base import CASE_SORTS, CaseQuery, Page
+from cases.services.paging import CASE_SORTS
+from tui.client.base import CaseQuery, Page
 from tui.screens.base import PukaraScreen
 from tui.screens.case_detail import CaseDetailScreen
 from tui.widgets.colours import severity, status, tlp

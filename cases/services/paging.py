@@ -1,12 +1,8 @@
-"""Read-only queries of the analyst API that the services do not offer: a page with a
-(capped) total, case sorting and offsets, top indicators hit, due-soon deadlines, entity
-roll-ups.
-
-They are the same queries as the TUI's ``tui/client/queries.py`` (which, being above
-``cases``, cannot be imported here); the TUI may import these instead so both sides share
-one copy. Each is one SQLAlchemy Core SELECT on a connection from ``Store.read()``;
-nothing here writes. Pages are ``{"items", "total", "total_capped"}`` documents.
-"""
+"""Read-only queries for paged views that the services do not offer one by one: a page with
+a (capped) total, case sorting and offsets, top indicators hit, due-soon deadlines, entity
+roll-ups. Shared by the analyst API and the TUI's local client. Each is one SQLAlchemy Core
+SELECT on a connection from ``Store.read()``; nothing here writes. Pages are
+``{"items", "total", "total_capped"}`` documents."""
 
 from __future__ import annotations
 
