@@ -9,11 +9,11 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Container, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
 from tui.screens.triage import TRIAGE_BINDINGS, TriageScreen
 from tui.widgets.colours import severity
+from tui.widgets.layout import set_columns, table_and_detail
 from tui.widgets.safe import label_value, literal
 
 COLUMNS = (("✓", 1), ("sev", 8), ("alerts", 6), ("events", 7), ("entity", 10),
@@ -68,19 +68,13 @@ class AlertGroupsScreen(TriageScreen):
         """Status line, table and detail pane."""
         yield Header()
         yield Static("loading…", id="status-line")
-        with Container(id="body"):
-            table: DataTable[Any] = DataTable(id="table", cursor_type="row", zebra_stripes=True)
-            yield table
-            with VerticalScroll(id="detail"):
-                yield Static("", id="detail-text")
+        yield from table_and_detail()
         yield Footer()
 
     def on_mount(self) -> None:
         """Columns, groups, live timer."""
         table = self.query_one("#table", DataTable)
-        for name, width in COLUMNS:
-            table.add_column(name, key=name, width=width)
-        table.focus()
+        set_columns(table, COLUMNS)
         self.action_reload()
         self.set_interval(self.pukara.refresh_seconds, self._tick)
 

@@ -9,7 +9,6 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Container, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from cases.services.paging import ALERT_SORTS
@@ -17,6 +16,7 @@ from tui.client.base import AlertQuery, Page
 from tui.screens.triage import TRIAGE_BINDINGS, TriageScreen
 from tui.widgets.alert_detail import alert_detail
 from tui.widgets.colours import severity, status, tlp
+from tui.widgets.layout import set_columns, table_and_detail
 from tui.widgets.safe import literal
 
 PAGE_SIZE = 100
@@ -77,19 +77,13 @@ class AlertsScreen(TriageScreen):
         yield Input(value=self.query_text, id="query",
                     placeholder="filter: severity:>=high status:new \"text\" (enter)")
         yield Static("loading…", id="status-line")
-        with Container(id="body"):
-            table: DataTable[Any] = DataTable(id="table", cursor_type="row", zebra_stripes=True)
-            yield table
-            with VerticalScroll(id="detail"):
-                yield Static("", id="detail-text")
+        yield from table_and_detail()
         yield Footer()
 
     def on_mount(self) -> None:
         """Columns, first page, live timer."""
         table = self.query_one("#table", DataTable)
-        for name, width in COLUMNS:
-            table.add_column(name, key=name, width=width)
-        table.focus()
+        set_columns(table, COLUMNS)
         self.action_reload()
         self.set_interval(self.pukara.refresh_seconds, self._tick)
 

@@ -15,6 +15,7 @@ from tui.client.base import CaseQuery, Page
 from tui.screens.base import PukaraScreen
 from tui.screens.case_detail import CaseDetailScreen
 from tui.widgets.colours import severity, status, tlp
+from tui.widgets.layout import list_table, set_columns
 from tui.widgets.safe import literal
 
 PAGE_SIZE = 100
@@ -60,16 +61,13 @@ class CasesScreen(PukaraScreen):
         yield Input(placeholder="filter: status:new severity:>=high entity:minsa (enter)",
                     id="query")
         yield Static("loading…", id="status-line")
-        table: DataTable[Any] = DataTable(id="table", cursor_type="row", zebra_stripes=True)
-        yield table
+        yield list_table()
         yield Footer()
 
     def on_mount(self) -> None:
         """Columns and the first page."""
         table = self.query_one("#table", DataTable)
-        for name, width in COLUMNS:
-            table.add_column(name, key=name, width=width)
-        table.focus()
+        set_columns(table, COLUMNS)
         self.action_reload()
 
     def on_screen_resume(self) -> None:

@@ -10,11 +10,11 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Container, VerticalScroll
 from textual.widgets import DataTable, Footer, Header, Static
 
 from tui.screens.base import PukaraScreen
 from tui.widgets.colours import severity, status
+from tui.widgets.layout import set_columns, table_and_detail
 from tui.widgets.safe import label_value, literal
 
 COLUMNS = (("id", 10), ("name", 28), ("sector", 12), ("tier", 4), ("cases", 5),
@@ -67,19 +67,13 @@ class EntitiesScreen(PukaraScreen):
     def compose(self) -> ComposeResult:
         """List and detail."""
         yield Header()
-        with Container(id="body"):
-            table: DataTable[Any] = DataTable(id="table", cursor_type="row", zebra_stripes=True)
-            yield table
-            with VerticalScroll(id="detail"):
-                yield Static("", id="detail-text")
+        yield from table_and_detail()
         yield Footer()
 
     def on_mount(self) -> None:
         """Columns and rows."""
         table = self.query_one("#table", DataTable)
-        for name, width in COLUMNS:
-            table.add_column(name, key=name, width=width)
-        table.focus()
+        set_columns(table, COLUMNS)
         self.action_reload()
 
     def action_reload(self) -> None:
