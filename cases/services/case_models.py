@@ -66,6 +66,21 @@ def _tags(values: list[str]) -> list[str]:
     return list(dict.fromkeys(v.strip() for v in values if v.strip()))
 
 
+def parse_tlp(value: Any) -> Any:
+    """A TLP label in any accepted spelling (``TLP:AMBER``, ``white`` …) → TLP."""
+    return TLP.parse(value) if isinstance(value, str) else value
+
+
+def parse_pap(value: Any) -> Any:
+    """A PAP label in any accepted spelling → PAP."""
+    return PAP.parse(value) if isinstance(value, str) else value
+
+
+def parse_severity(value: Any) -> Any:
+    """A severity name or TheHive's 1–4 number → Severity."""
+    return Severity.parse(value) if isinstance(value, str | int) else value
+
+
 class CaseDraft(BaseModel):
     """A new case as an analyst, a template or a rule describes it."""
 
@@ -88,20 +103,9 @@ class CaseDraft(BaseModel):
     _techniques = field_validator("techniques")(check_techniques)
     _clean_tags = field_validator("tags")(_tags)
 
-    @field_validator("tlp", mode="before")
-    @classmethod
-    def _tlp(cls, value: Any) -> Any:
-        return TLP.parse(value) if isinstance(value, str) else value
-
-    @field_validator("pap", mode="before")
-    @classmethod
-    def _pap(cls, value: Any) -> Any:
-        return PAP.parse(value) if isinstance(value, str) else value
-
-    @field_validator("severity", mode="before")
-    @classmethod
-    def _severity(cls, value: Any) -> Any:
-        return Severity.parse(value) if isinstance(value, str | int) else value
+    _tlp = field_validator("tlp", mode="before")(parse_tlp)
+    _pap = field_validator("pap", mode="before")(parse_pap)
+    _severity = field_validator("severity", mode="before")(parse_severity)
 
 
 class CaseChanges(BaseModel):
@@ -149,20 +153,9 @@ class CaseChanges(BaseModel):
                                field="status")
         return value
 
-    @field_validator("tlp", mode="before")
-    @classmethod
-    def _tlp(cls, value: Any) -> Any:
-        return TLP.parse(value) if isinstance(value, str) else value
-
-    @field_validator("pap", mode="before")
-    @classmethod
-    def _pap(cls, value: Any) -> Any:
-        return PAP.parse(value) if isinstance(value, str) else value
-
-    @field_validator("severity", mode="before")
-    @classmethod
-    def _severity(cls, value: Any) -> Any:
-        return Severity.parse(value) if isinstance(value, str | int) else value
+    _tlp = field_validator("tlp", mode="before")(parse_tlp)
+    _pap = field_validator("pap", mode="before")(parse_pap)
+    _severity = field_validator("severity", mode="before")(parse_severity)
 
 
 def iso(value: datetime | None) -> str | None:

@@ -11,12 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cases.services.case_models import CaseDraft, check_classification, check_techniques
+from cases.services.case_models import (
+    CaseDraft,
+    check_classification,
+    check_techniques,
+    parse_pap,
+    parse_tlp,
+)
 from pukara.core.errors import InvalidInput, NotFound
 from pukara.core.taxonomy import PAP, TLP, Severity
 
@@ -75,15 +81,8 @@ class CaseTemplate(BaseModel):
 
     _classification = field_validator("classification")(check_classification)
 
-    @field_validator("tlp", mode="before")
-    @classmethod
-    def _tlp(cls, value: Any) -> Any:
-        return TLP.parse(value) if isinstance(value, str) else value
-
-    @field_validator("pap", mode="before")
-    @classmethod
-    def _pap(cls, value: Any) -> Any:
-        return PAP.parse(value) if isinstance(value, str) else value
+    _tlp = field_validator("tlp", mode="before")(parse_tlp)
+    _pap = field_validator("pap", mode="before")(parse_pap)
 
     def apply(self, draft: CaseDraft, explicit: Iterable[str]) -> CaseDraft:
         """``draft`` with this template's defaults for every field not set explicitly."""
