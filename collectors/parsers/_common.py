@@ -382,3 +382,19 @@ def alert_from_fields(
     if observed is not None:
         values["observed_at"] = observed
     return Alert(**values)
+
+
+UNDETERMINED = Classification(taxonomy="other", type="undetermined")
+
+
+def observation_fields(sensor: str, kind: str, bag: ObservableBag) -> dict[str, Any]:
+    """Alert fields of a low-severity observation (a DNS answer, an HTTP request, a flow):
+    titled by its first non-address observable, else its addresses; tagged for filtering."""
+    detail = next((o.value for o in bag.items if o.role not in ("src", "dst")), "")
+    addresses = " → ".join(o.value for o in bag.items[:2] if o.role in ("src", "dst"))
+    return {
+        "title": clip(f"{sensor.capitalize()} {kind}: {detail or addresses}"),
+        "classification": UNDETERMINED,
+        "severity": Severity.INFO,
+        "tags": [sensor, "observation", kind],
+    }

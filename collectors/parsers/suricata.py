@@ -34,11 +34,13 @@ import orjson
 
 from collectors.parsers._common import (
     OT,
+    UNDETERMINED,
     ObservableBag,
     build_alert,
     clip,
     host_observable,
     ip_observable,
+    observation_fields,
     parse_time,
     reason_of,
 )
@@ -100,7 +102,6 @@ CATEGORIES: dict[str, Classification] = {
     name: Classification(taxonomy=t, type=k) for name, (t, k) in _CATEGORY_TABLE.items()
 }
 IDS_ALERT = Classification(taxonomy="intrusion-attempts", type="ids-alert")
-UNDETERMINED = Classification(taxonomy="other", type="undetermined")
 SEVERITIES = {1: Severity.HIGH, 2: Severity.MEDIUM, 3: Severity.LOW}
 _ADDRESS_TYPES = frozenset({"A", "AAAA"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -264,17 +265,6 @@ def _anomaly(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _observation(event_type: str, bag: ObservableBag) -> dict[str, Any]:
-    detail = next((o.value for o in bag.items if o.role not in ("src", "dst")), "")
-    addresses = " → ".join(o.value for o in bag.items[:2] if o.role in ("src", "dst"))
-    return {
-        "title": clip(f"Suricata {event_type}: {detail or addresses}"),
-        "classification": UNDETERMINED,
-        "severity": Severity.INFO,
-        "tags": ["suricata", "observation", event_type],
-    }
-
-
 class SuricataEveParser:
     """Suricata EVE JSON lines (``eve.json``)."""
 
@@ -323,7 +313,7 @@ class SuricataEveParser:
             self.skipped[f"{event_type}: no observables"] += 1
             return None
         else:
-            fields = _observation(event_type, bag)
+            fields = observation_fields("suricata", event_type, bag)
         observed: datetime | None = parse_time(event.get("timestamp"))
         flow_id = event.get("flow_id")
         extra: dict[str, Any] = {"event_type": event_type}

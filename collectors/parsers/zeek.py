@@ -40,10 +40,11 @@ import orjson
 
 from collectors.parsers import _zeek_fields as fields_of
 from collectors.parsers._common import (
-    ObservableBag,
+    UNDETERMINED,
     as_port,
     build_alert,
     clip,
+    observation_fields,
     parse_time,
     reason_of,
 )
@@ -70,7 +71,6 @@ NOTICE_CLASSES: tuple[tuple[str, Classification], ...] = tuple(
     )
 )
 IDS_ALERT = Classification(taxonomy="intrusion-attempts", type="ids-alert")
-UNDETERMINED = Classification(taxonomy="other", type="undetermined")
 KNOWN_LOGS = frozenset(
     [
         "conn",
@@ -230,17 +230,6 @@ def _weird(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _observation(log: str, bag: ObservableBag) -> dict[str, Any]:
-    detail = next((o.value for o in bag.items if o.role not in ("src", "dst")), "")
-    addresses = " → ".join(o.value for o in bag.items[:2] if o.role in ("src", "dst"))
-    return {
-        "title": clip(f"Zeek {log}: {detail or addresses}"),
-        "classification": UNDETERMINED,
-        "severity": Severity.INFO,
-        "tags": ["zeek", "observation", log],
-    }
-
-
 class ZeekLogParser:
     """Zeek TSV and JSON logs of any ``#path``."""
 
@@ -311,7 +300,7 @@ class ZeekLogParser:
             self.skipped[f"{log}: no observables"] += 1
             return None
         else:
-            fields = _observation(log, bag)
+            fields = observation_fields("zeek", log, bag)
         ts = record.get("ts")
         observed = None if isinstance(ts, str) and ts.startswith("X") else parse_time(ts)
         extra: dict[str, Any] = {"zeek_path": log, "zeek": record}
