@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Self
 
 from playbooks.engine import PlaybookEngine
 from playbooks.notify.worker import OutboxWorker
@@ -16,7 +17,11 @@ log = logging.getLogger(__name__)
 
 
 class PlaybookBackground:
-    """Runs ``engine.tick()`` and ``worker.run_once()`` every ``interval`` seconds."""
+    """Runs ``engine.tick()`` and ``worker.run_once()`` every ``interval`` seconds.
+
+    Subclasses add jobs by overriding :meth:`run_pass` (and calling this one)."""
+
+    thread_name = "pukara-playbooks"
 
     def __init__(self, engine: PlaybookEngine, worker: OutboxWorker,
                  interval: float = 5.0) -> None:
@@ -27,10 +32,9 @@ class PlaybookBackground:
         self._thread: threading.Thread | None = None
         self.passes = 0
 
-    def start(self) -> PlaybookBackground:
+    def start(self) -> Self:
         """Start the loop in a daemon thread."""
-        self._thread = threading.Thread(target=self._loop, name="pukara-playbooks",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=self.thread_name, daemon=True)
         self._thread.start()
         return self
 

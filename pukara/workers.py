@@ -8,7 +8,6 @@ One daemon thread runs every pass; a failing step is logged and retried on the n
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -78,19 +77,18 @@ class DeadlineReminders:
         return len(claimed)
 
 
-class BackgroundWorkers:
-    """Everything a server process does besides answering requests."""
+class BackgroundWorkers(PlaybookBackground):
+    """Everything a server process does besides answering requests: the playbook loop's jobs
+    plus playbooks started on new cases, deadline reminders and the search outbox."""
+
+    thread_name = "pukara-workers"
 
     def __init__(self, services: Services, interval: float = 5.0) -> None:
+        super().__init__(services.playbooks, services.notifications.worker, interval=interval)
         self.services = services
-        self.interval = interval
         self.cases = NewCaseWatcher(services)
         self.reminders = DeadlineReminders(services)
-        self.playbooks = PlaybookBackground(services.playbooks, services.notifications.worker,
-                                            interval=interval)
         self.search = _search_outbox(services)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def run_pass(self) -> None:
         """One pass of every job."""
@@ -102,29 +100,12 @@ class BackgroundWorkers:
             self.reminders.run_pass()
         except Exception:
             log.exception("queueing deadline reminders failed; retrying next pass")
-        self.playbooks.run_pass()
+        super().run_pass()
         if self.search is not None:
             try:
                 self.search.drain()
             except Exception:
                 log.exception("search outbox drain failed; the backlog waits")
-
-    def start(self) -> BackgroundWorkers:
-        """Run passes in a daemon thread until ``stop``."""
-        self._thread = threading.Thread(target=self._loop, name="pukara-workers", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """End the loop after the current pass."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.run_pass()
-            self._stop.wait(self.interval)
 
 
 def _search_outbox(services: Services) -> OutboxWorker | None:
