@@ -1,5 +1,7 @@
 """The background work of a running center: start playbooks on new cases, advance playbook
-runs, deliver notifications, and drain the search outbox to Elasticsearch when configured.
+runs, deliver notifications, index new alerts into the embedded FTS5 index (SQLite; bounded
+transactions, so ingest never waits long), and drain the search outbox to Elasticsearch when
+configured.
 
 One daemon thread runs every pass; a failing step is logged and retried on the next pass
 (a briefly locked database or an unreachable cluster never stops the others for good).
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from cases.search.fts_indexer import catch_up
 from cases.store.tables_cases import cases
 from playbooks.background import PlaybookBackground
 from pukara.core.schema import utcnow
@@ -79,7 +82,8 @@ class DeadlineReminders:
 
 class BackgroundWorkers(PlaybookBackground):
     """Everything a server process does besides answering requests: the playbook loop's jobs
-    plus playbooks started on new cases, deadline reminders and the search outbox."""
+    plus playbooks started on new cases, deadline reminders, the FTS5 alert index catch-up
+    and the search outbox."""
 
     thread_name = "pukara-workers"
 
@@ -101,6 +105,10 @@ class BackgroundWorkers(PlaybookBackground):
         except Exception:
             log.exception("queueing deadline reminders failed; retrying next pass")
         super().run_pass()
+        try:
+            catch_up(self.services.store)
+        except Exception:
+            log.exception("indexing new alerts for search failed; retrying next pass")
         if self.search is not None:
             try:
                 self.search.drain()

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from cases.search.query import SearchQuery
-from cases.search.service import SearchBackend, search_backend
+from cases.search.service import SearchBackend, catch_up, search_backend
 from cases.services import audit
 from cases.services.advisories import AdvisoryService
 from cases.services.alerts import AlertService
@@ -76,6 +76,7 @@ class AnalystContext:
         if parsed.text or parsed.values("observable") or parsed.values("observable",
                                                                           negate=True):
             self.searcher  # noqa: B018 - built (and the index installed) on first use
+            catch_up(self.services.store)
 
 
 def actor_of(principal: Principal) -> audit.Actor:

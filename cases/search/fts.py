@@ -3,10 +3,12 @@
 ``alerts_fts`` indexes each alert's title, observable values, signature and classification;
 ``cases_fts`` each case's title, description and observable values. Both are FTS5
 *external-content* tables over views of the store's own tables (nothing is stored twice),
-kept in sync by triggers that :func:`install_fts` creates (idempotent; a newly created index
-is rebuilt from the rows already there). Alerts index from the NEW/OLD row; a case's
-observables live in another table, so its triggers delete the indexed row *before* a change
-and insert the new one *after* it.
+set up by :func:`install_fts` (idempotent; a newly created index is rebuilt from the rows
+already there). Cases are kept in sync by triggers: a case's observables live in another
+table, so they delete the indexed row *before* a change and insert the new one *after* it.
+New alerts are indexed *lagging*, off the write path (:mod:`cases.search.fts_indexer`): a
+search first catches up the alerts stored since the last pass, and a full-text alert query
+keeps to the rows the index holds.
 
 Every search is narrowed by the principal first: an entity sees only its own alerts (TLP:RED
 ones included: it is their originator) and no cases; staff see everything (the named CNSD
@@ -22,6 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Connection,
     Select,
@@ -37,6 +40,14 @@ from sqlalchemy import (
     text,
 )
 
+from cases.search.fts_indexer import (
+    ALERT_COLUMNS,
+    ALERT_SOURCE_VIEW,
+    INDEXED_ONLY,
+    catch_up,
+    install_indexer,
+    mark_all_indexed,
+)
 from cases.search.query import Filter, SearchQuery, Text, allowed_levels, parse
 from cases.services.alerts import summary
 from cases.services.case_models import iso
@@ -48,16 +59,6 @@ from pukara.core.errors import InvalidInput
 from pukara.core.taxonomy import TLP, Severity
 
 MAX_RESULTS = 1000
-_ALERT_OBSERVABLES = ("(SELECT group_concat(json_extract(j.value, '$.value'), ' ') "
-                      "FROM json_each({row}.doc, '$.observables') AS j)")
-_ALERT_COLUMNS = "title, observables, signature, classification, entity"
-
-
-def _alert_values(row: str) -> str:
-    return (f"{row}.id, {row}.title, {_ALERT_OBSERVABLES.format(row=row)}, "
-            f"coalesce(json_extract({row}.doc, '$.signature'), ''), {row}.classification, "
-            f"coalesce({row}.entity_id, '')")
-
 
 _CASE_SOURCE = (
     "CREATE VIEW IF NOT EXISTS cases_fts_source AS SELECT c.rowid AS rid, c.title, "
@@ -76,17 +77,9 @@ def _trigger(name: str, when: str, body: Sequence[str]) -> str:
     return f"CREATE TRIGGER IF NOT EXISTS {name} {when} BEGIN {'; '.join(body)}; END"
 
 
-def _statements() -> list[str]:
-    alert_insert = f"INSERT INTO alerts_fts(rowid, {_ALERT_COLUMNS}) SELECT {_alert_values('new')}"
-    alert_delete = (f"INSERT INTO alerts_fts(alerts_fts, rowid, {_ALERT_COLUMNS}) "
-                    f"SELECT 'delete', {_alert_values('old')}")
+def _case_statements() -> list[str]:
     both = "old.case_id, new.case_id"
     return [
-        _trigger("alerts_fts_ai", "AFTER INSERT ON alerts", [alert_insert]),
-        _trigger("alerts_fts_ad", "AFTER DELETE ON alerts", [alert_delete]),
-        _trigger("alerts_fts_au",
-                 "AFTER UPDATE OF title, classification, doc, entity_id ON alerts",
-                 [alert_delete, alert_insert]),
         _CASE_SOURCE,
         _trigger("cases_fts_ai", "AFTER INSERT ON cases",
                  [_CASE_INSERT.format(ids="new.id")]),
@@ -111,9 +104,11 @@ def _statements() -> list[str]:
 
 
 def install_fts(conn: Connection) -> bool:
-    """Create the FTS5 tables and their triggers (SQLite; idempotent). True if newly built.
+    """Create the FTS5 tables, the case triggers and the alert indexer's watermark and
+    triggers (SQLite; idempotent). True if the index was (re)built.
 
-    Call it from the store's migrate step or the wiring, inside a write transaction.
+    Call it from the store's migrate step or the wiring, inside a write transaction. A store
+    indexed by the old alert insert trigger is upgraded without a rebuild.
     """
     if conn.dialect.name != "sqlite":
         return False
@@ -124,33 +119,32 @@ def install_fts(conn: Connection) -> bool:
         "CREATE VIRTUAL TABLE IF NOT EXISTS alerts_fts USING fts5(title, observables, "
         "signature, classification, entity, content='alerts_fts_source', "
         "content_rowid='rid')")
-    conn.exec_driver_sql(
-        f"CREATE VIEW IF NOT EXISTS alerts_fts_source AS SELECT alerts.id AS rid, "
-        f"alerts.title, {_ALERT_OBSERVABLES.format(row='alerts')} AS observables, "
-        "coalesce(json_extract(alerts.doc, '$.signature'), '') AS signature, "
-        "alerts.classification, coalesce(alerts.entity_id, '') AS entity FROM alerts")
+    conn.exec_driver_sql(ALERT_SOURCE_VIEW)
     conn.exec_driver_sql(
         "CREATE VIRTUAL TABLE IF NOT EXISTS cases_fts USING fts5(title, description, "
         "observables, content='cases_fts_source', content_rowid='rid')")
-    for statement in _statements():
+    for statement in _case_statements():
         conn.exec_driver_sql(statement)
-    if present == 2:
+    known = install_indexer(conn)
+    if present == 2 and known:
         return False
     rebuild_fts(conn)
     return True
 
 
 def rebuild_fts(conn: Connection) -> None:
-    """Re-index every alert and case from the store's rows.
+    """Re-index every alert and case from the store's rows (the alert watermark moves to
+    the newest id). Inside a write transaction, after :func:`install_fts`.
 
     FTS5's own ``'rebuild'`` refuses a content view that uses ``json_each``, so the index
     is emptied (``'delete-all'``) and filled from the views by plain INSERT … SELECT.
     """
-    for table, columns in (("alerts_fts", _ALERT_COLUMNS),
+    for table, columns in (("alerts_fts", ALERT_COLUMNS),
                            ("cases_fts", "title, description, observables")):
         conn.exec_driver_sql(f"INSERT INTO {table}({table}) VALUES ('delete-all')")
         conn.exec_driver_sql(f"INSERT INTO {table}(rowid, {columns}) SELECT rid, {columns} "
                              f"FROM {table}_source")
+    mark_all_indexed(conn)
 
 
 def fts_string(term: str) -> str:
@@ -285,7 +279,8 @@ def alert_select(conn: Connection, query: SearchQuery,
 
     Newest is the latest stored (``id``), or with ``since``/``until`` the latest observed
     inside the window: each order walks an index (the primary key, ``observed_at``) and
-    stops at the limit instead of sorting every match.
+    stops at the limit instead of sorting every match. With words or observables (FTS5) it
+    keeps to the alerts indexed so far: call :func:`catch_up` first for the newest ones.
     """
     binds = _Binds()
     statement = select(alerts)
@@ -301,6 +296,8 @@ def alert_select(conn: Connection, query: SearchQuery,
         observed = [f"observables : {fts_string(f.value)}" for f in query.values("observable")]
         text_terms = _fts_text("alerts_fts", "alerts.id", query.text, observed, binds,
                                narrow=_entity_narrowing(query, principal))
+        if text_terms:
+            text_terms.append(literal_column(INDEXED_ONLY, Boolean))
     else:
         text_terms = _like_text((alerts.c.title, alerts.c.classification, alerts.c.doc),
                                 query.text)
@@ -334,6 +331,11 @@ def case_select(conn: Connection, query: SearchQuery) -> Select[Any]:
         cases.c.created_at.desc(), cases.c.number.desc())
 
 
+def needs_index(query: SearchQuery) -> bool:
+    """True when ``query`` reads ``alerts_fts`` (words or observables)."""
+    return bool(query.text or query.values("observable"))
+
+
 def case_summary(row: Any, entity_ids: list[str]) -> dict[str, Any]:
     """The search-result view of a case."""
     return {"id": row.id, "number": row.number, "title": row.title, "status": row.status,
@@ -354,6 +356,8 @@ class FtsSearch:
         if not 1 <= limit <= MAX_RESULTS:
             raise InvalidInput(f"limit must be 1..{MAX_RESULTS}", field="limit")
         parsed = parse(query) if isinstance(query, str) else query
+        if needs_index(parsed):
+            catch_up(self.store)
         with self.store.read() as conn:
             found = conn.execute(alert_select(conn, parsed, principal).limit(limit))
             alert_rows = [summary(row) for row in found]
@@ -376,5 +380,5 @@ def _case_entities(conn: Connection, ids: list[str]) -> dict[str, list[str]]:
     return found
 
 
-__all__ = ["FtsSearch", "alert_select", "case_select", "fts_string", "install_fts",
-           "rebuild_fts"]
+__all__ = ["FtsSearch", "alert_select", "case_select", "catch_up", "fts_string", "install_fts",
+           "needs_index", "rebuild_fts"]

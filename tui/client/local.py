@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from cases.search.query import SearchQuery, parse
-from cases.search.service import SearchBackend, search_backend
+from cases.search.service import SearchBackend, catch_up, search_backend
 from cases.services import audit
 from cases.services.alert_filter import AlertFilter, parse_query
 from cases.services.alerts import AlertService
@@ -100,6 +100,7 @@ class LocalClient:
         if parsed.text or parsed.values("observable") or parsed.values("observable",
                                                                           negate=True):
             self.searcher  # noqa: B018 - built (and the index installed) on first use
+            catch_up(self.services.store)
 
     # -- dashboard -------------------------------------------------------------------
     def dashboard(self, now: datetime) -> dict[str, Any]:
