@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_search import START, load_alerts, load_cases
 
-from cases.search.fts import install_fts
+from cases.search.fts import catch_up, install_fts
 from cases.store import open_store
 from pukara.core.config import load_settings
 
@@ -72,6 +72,7 @@ def build_store(home: Path, alerts: int, cases: int) -> dict[str, float]:
              for n, e in enumerate(entities)])
     alert_s = load_alerts(store, alerts, entities, rng)
     case_s = load_cases(store, cases, entities, rng)
+    catch_up(store)
     with store.write() as conn:
         conn.exec_driver_sql("ANALYZE")
     store.close()
