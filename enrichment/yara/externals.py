@@ -28,16 +28,24 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"<?php", "php"),
     (b"#!", "script"),
 )
-_TEXT_BYTES = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
+#: the control bytes that make a head "data" rather than text (0x80 and up count as text)
+_BINARY_BYTES = bytes(set(range(0x20)) - {0x09, 0x0A, 0x0D}) + b"\x7f"
 HEAD_BYTES = 64
+
+
+def _escaped(byte: int) -> str:
+    if byte == 0x5C:
+        return "\\\\"
+    return chr(byte) if 0x20 <= byte < 0x7F else f"\\x{byte:02x}"
+
+
+#: latin-1 code point -> how :func:`escape_bytes` shows that byte (one C-level translate)
+_ESCAPES = {byte: _escaped(byte) for byte in range(256)}
 
 
 def escape_bytes(data: bytes, limit: int) -> str:
     """Printable ASCII kept, everything else as ``\\xHH``; at most ``limit`` input bytes."""
-    return "".join(
-        chr(b) if 0x20 <= b < 0x7F and b != 0x5C else ("\\\\" if b == 0x5C else f"\\x{b:02x}")
-        for b in data[:limit]
-    )
+    return data[:limit].decode("latin-1").translate(_ESCAPES)
 
 
 def guess_filetype(head: bytes) -> str:
@@ -47,7 +55,8 @@ def guess_filetype(head: bytes) -> str:
             return name
     if not head:
         return "empty"
-    return "text" if all(b in _TEXT_BYTES or b >= 0x80 for b in head) else "data"
+    binary = len(head.translate(None, _BINARY_BYTES)) != len(head)
+    return "data" if binary else "text"
 
 
 _OWNERS: dict[int, str] = {}
@@ -63,10 +72,17 @@ def owner_name(uid: int) -> str:
     return _OWNERS[uid]
 
 
+def _base_name(name: str) -> str:
+    """``PurePath(name).name`` without building a path (this runs once per scanned file)."""
+    base = name.rpartition("/")[2]
+    return base if base not in ("", ".", "..") else PurePath(name).name
+
+
 def externals_for(name: str, head: bytes, owner: str = "") -> dict[str, str]:
     """The external variables for one file or payload (SECURITY F6)."""
-    base = PurePath(name).name
-    extension = PurePath(base).suffix.lstrip(".").lower()
+    base = _base_name(name)
+    dot = base.rfind(".")
+    extension = base[dot + 1 :].lower() if 0 < dot < len(base) - 1 else ""
     return {
         "filename": base,
         "filepath": name,

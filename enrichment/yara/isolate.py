@@ -28,10 +28,11 @@ def forkserver_context() -> multiprocessing.context.ForkServerContext:
     """The forkserver context, its server preloading the main module and the YARA code once.
 
     Keeping ``__main__`` in the preload list matters: without it every child re-runs the main
-    script (the whole CLI) before it can start working.
+    script (the whole CLI) before it can start working. The yara-x engine is preloaded too (a
+    missing optional module is skipped), so its workers only load their rules.
     """
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["__main__", "enrichment.yara.scanner"])
+    context.set_forkserver_preload(["__main__", "enrichment.yara.scanner", "enrichment.yara.yarax"])
     return context
 
 

@@ -8,13 +8,13 @@ per-file timeout gives a result with ``error="timeout"``, never an exception.
 
 from __future__ import annotations
 
+import errno
 import os
 import resource
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -154,20 +154,31 @@ def scan_path(matcher: Matcher, path: str, limits: ScanLimits) -> ScanResult:
     try:
         # O_NONBLOCK: a FIFO must not hang the worker before fstat can refuse it
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        with os.fdopen(descriptor, "rb") as handle:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                return ScanResult(path, error="not a regular file")
-            if info.st_size > limits.max_file_bytes:
-                return ScanResult(path, error=_too_large(info.st_size, limits))
-            if not _MAP_FILES:
-                data = handle.read(limits.max_file_bytes + 1)
-                return _run(matcher, data, path, externals_for(path, data, owner_name(info.st_uid)))
-            head = handle.read(HEAD_BYTES)
-            externals = externals_for(path, head, owner_name(info.st_uid))
-            return _run_fd(matcher, handle.fileno(), path, externals)
     except OSError as exc:
-        return ScanResult(path, error=f"unreadable: {exc.strerror or exc}")
+        return _unreadable(path, exc)
+    try:
+        info = os.fstat(descriptor)
+        if stat.S_ISDIR(info.st_mode):
+            return ScanResult(path, error=f"unreadable: {os.strerror(errno.EISDIR)}")
+        if not stat.S_ISREG(info.st_mode):
+            return ScanResult(path, error="not a regular file")
+        if info.st_size > limits.max_file_bytes:
+            return ScanResult(path, error=_too_large(info.st_size, limits))
+        if not _MAP_FILES:
+            with open(descriptor, "rb", closefd=False) as handle:
+                data = handle.read(limits.max_file_bytes + 1)
+            return _run(matcher, data, path, externals_for(path, data, owner_name(info.st_uid)))
+        head = os.pread(descriptor, HEAD_BYTES, 0)
+        externals = externals_for(path, head, owner_name(info.st_uid))
+        return _run_fd(matcher, descriptor, path, externals)
+    except OSError as exc:
+        return _unreadable(path, exc)
+    finally:
+        os.close(descriptor)
+
+
+def _unreadable(path: str, exc: OSError) -> ScanResult:
+    return ScanResult(path, error=f"unreadable: {exc.strerror or exc}")
 
 
 def _run_fd(matcher: Matcher, fd: int, name: str, externals: dict[str, str]) -> ScanResult:
@@ -306,13 +317,16 @@ class Scanner:
             return
         workers = self._pool_size if self._pool else max(1, min(processes, len(todo)))
         chunks = plan_chunks(todo, workers, chunk_size or 256)
-        with ExitStack() as stack:
-            pool = self._pool or stack.enter_context(self._new_pool(workers))
-            try:
-                yield from _collect(pool, chunks, todo)
-            except BrokenProcessPool:
-                self._pool = None
-                raise
+        pool = self._pool or self._new_pool(workers)
+        try:
+            yield from _collect(pool, chunks, todo)
+        except BrokenProcessPool:
+            self._pool = None
+            raise
+        finally:
+            if pool is not self._pool:
+                # every result is in: the workers exit on their own while the caller goes on
+                pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _ready() -> bool:
@@ -347,19 +361,30 @@ def _size(path: str) -> int:
 
 
 def plan_chunks(paths: Sequence[str], workers: int, max_files: int) -> list[list[str]]:
-    """Chunks of about 1/(8·workers) of the bytes each (1–64 MiB), largest files first."""
+    """Largest files first, in chunks that shrink as the work runs out (guided scheduling).
+
+    Each chunk holds about 1/(4·workers) of the bytes not yet planned (256 KiB to 64 MiB), at
+    most ``max_files`` files: the first chunks are few and large, the last ones single small
+    files, so no worker is left alone with a big chunk at the end.
+    """
     sized = sorted(((_size(p), p) for p in paths), reverse=True)
-    total = sum(size for size, _ in sized)
-    budget = min(64 << 20, max(1 << 20, total // (workers * 8)))
+    remaining = sum(size for size, _ in sized)
     chunks: list[list[str]] = []
     current: list[str] = []
     current_bytes = 0
+    budget = _chunk_budget(remaining, workers)
     for size, path in sized:
         if current and (current_bytes + size > budget or len(current) >= max_files):
             chunks.append(current)
+            remaining -= current_bytes
             current, current_bytes = [], 0
+            budget = _chunk_budget(remaining, workers)
         current.append(path)
         current_bytes += size
     if current:
         chunks.append(current)
     return chunks
+
+
+def _chunk_budget(remaining: int, workers: int) -> int:
+    return min(64 << 20, max(256 << 10, remaining // (4 * workers)))

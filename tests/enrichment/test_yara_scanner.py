@@ -9,7 +9,7 @@ import pytest
 
 from enrichment.yara.compiler import RuleSource, compile_rules, default_sources
 from enrichment.yara.externals import escape_bytes, externals_for, guess_filetype
-from enrichment.yara.scanner import ScanLimits, Scanner
+from enrichment.yara.scanner import ScanLimits, Scanner, plan_chunks
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
@@ -101,6 +101,27 @@ def test_pool_gives_the_same_results_as_in_process(scanner: Scanner, samples: Pa
     paths = [str(samples / name) for name in sorted(SAMPLES)]
     pooled = {r.path: found(r) for r in scanner.scan_paths(paths, processes=2, chunk_size=2)}
     assert pooled == {str(samples / name): EXPECTED[name] for name in SAMPLES}
+
+
+def test_chunks_shrink_to_single_small_files_at_the_end(tmp_path: Path) -> None:
+    sizes = [5 << 20] * 8 + [300 << 10] * 40 + [1 << 10] * 30
+    paths = []
+    for i, size in enumerate(sizes):
+        path = tmp_path / f"f{i:03d}"
+        with path.open("wb") as handle:
+            handle.truncate(size)
+        paths.append(str(path))
+    chunks = plan_chunks(paths, workers=2, max_files=16)
+    planned = [path for chunk in chunks for path in chunk]
+    assert sorted(planned) == sorted(paths)  # every file once
+    size_of = {path: os.path.getsize(path) for path in paths}
+    assert [size_of[p] for p in planned] == sorted(sizes, reverse=True)  # largest first
+    assert all(len(chunk) <= 16 for chunk in chunks)
+    chunk_bytes = [sum(size_of[p] for p in chunk) for chunk in chunks]
+    # guided: the chunks shrink, and the last ones are single files or a few small ones
+    assert chunk_bytes[8] > chunk_bytes[16] > chunk_bytes[-1]
+    tail = zip(chunks[-5:], chunk_bytes[-5:], strict=True)
+    assert all(len(chunk) == 1 or size <= 256 << 10 for chunk, size in tail)
 
 
 def test_escape_bytes_truncates_and_escapes() -> None:
