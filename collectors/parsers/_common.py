@@ -44,6 +44,7 @@ from pukara.core.schema import (
     Observable,
     ParseFailure,
     RawReport,
+    construct,
 )
 from pukara.core.taxonomy import TLP, Severity, accepted_types
 
@@ -203,7 +204,7 @@ def build_alert(**fields: Any) -> Alert:
         fields.setdefault(name, default)
     # Classification is mutable: each alert gets its own copy of the parser's table entry.
     fields["classification"] = fields["classification"].model_copy()
-    return Alert.model_construct(**fields)
+    return construct(Alert, fields)
 
 
 def stamp(alert: Alert, report: RawReport) -> Alert:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pukara.core.errors import InvalidInput
 from pukara.core.observables import ObservableType
-from pukara.core.schema import Observable
+from pukara.core.schema import Observable, construct
 
 OT = ObservableType
 MAX_OBSERVABLES = 200
@@ -81,7 +81,22 @@ def fast_url(value: str) -> str | None:
     return f"{scheme}://{canonical_host}{colon}{port}/{path}"
 
 
+_HEX_DIGITS = frozenset("0123456789abcdef")
+_HEX_LENGTHS = {OT.MD5: 32, OT.SHA1: 40, OT.SHA256: 64}
+
+
+def fast_hex(kind: ObservableType, value: str) -> str | None:
+    """The lower-case form of an md5/sha1/sha256 of the right length, else None."""
+    text = value.lower()
+    if len(text) != _HEX_LENGTHS[kind] or not _HEX_DIGITS.issuperset(text):
+        return None
+    return text
+
+
 _FAST = {
+    OT.MD5: lambda value: fast_hex(OT.MD5, value),
+    OT.SHA1: lambda value: fast_hex(OT.SHA1, value),
+    OT.SHA256: lambda value: fast_hex(OT.SHA256, value),
     OT.IPV4: fast_ipv4,
     OT.DOMAIN: fast_domain,
     OT.HOSTNAME: fast_domain,
@@ -89,13 +104,13 @@ _FAST = {
 }
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 18)
 def make_observable(kind: ObservableType, value: str, role: str | None = None) -> Observable | None:
     """A normalised Observable, or None when ``value`` is not a valid ``kind``."""
     fast = _FAST.get(kind)
     canonical = fast(value) if fast is not None else None
     if canonical is not None:
-        return Observable.model_construct(type=kind, value=canonical, role=role)
+        return construct(Observable, {"type": kind, "value": canonical, "role": role})
     try:
         return Observable(type=kind, value=value, role=role)
     except (InvalidInput, ValueError):

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collectors.parsers._observe import fast_domain, fast_ipv4, fast_url
+from collectors.parsers._observe import fast_domain, fast_hex, fast_ipv4, fast_url
 from collectors.parsers.generic import GenericCsvParser, GenericJsonParser
 from collectors.parsers.intelmq import IntelMQParser
 from collectors.parsers.native import NativeAlertParser
@@ -155,3 +155,13 @@ URLS = st.builds(
 @given(value=URLS | st.text("htp:/.aé?#[]x", max_size=30))
 def test_fast_url_agrees_with_normalize(value: str) -> None:
     _agrees(ObservableType.URL, fast_url, value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=st.text("0123456789abcdefABCDEFg \t", min_size=30, max_size=66)
+       | st.from_regex(r"[0-9a-fA-F]{32}|[0-9a-fA-F]{40}|[0-9a-fA-F]{64}", fullmatch=True))
+def test_fast_hex_agrees_with_normalize(value: str) -> None:
+    for kind in (ObservableType.MD5, ObservableType.SHA1, ObservableType.SHA256):
+        _agrees(kind, lambda v, kind=kind: fast_hex(kind, v), value)
+    assert fast_hex(ObservableType.SHA256, "A" * 64) == "a" * 64
+    assert fast_hex(ObservableType.MD5, "a" * 64) is None

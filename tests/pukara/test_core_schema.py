@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import io
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -141,3 +143,26 @@ def test_fingerprint_ignores_observation_time_within_the_bucket() -> None:
     assert first.fingerprint() == same_hour.fingerprint()
     assert first.fingerprint() != next_hour.fingerprint()
     assert first.fingerprint() != other_exercise.fingerprint()
+
+
+def test_construct_equals_model_construct_on_every_field(shared_data: Path) -> None:
+    from collectors.registry import parser
+    from pukara.core.schema import Alert, Hit, Observable, RawReport, construct
+
+    sample = (shared_data / "suricata/Muntaha-Ghafoor-eve.json").read_bytes()
+    alerts = [r for r in parser("suricata").parse(
+        RawReport(stream=io.BytesIO(sample), source="file", format="suricata"))
+        if isinstance(r, Alert)]
+    assert len(alerts) > 300
+    for alert in alerts[:300]:
+        fields = dict(reversed(alert.__dict__.items()))  # any order in, declared order out
+        built, reference = construct(Alert, fields), Alert.model_construct(**fields)
+        assert built == reference
+        assert built.model_dump_json() == reference.model_dump_json()
+        assert built.model_fields_set == reference.model_fields_set
+        for observable in alert.observables:
+            values = {"role": observable.role, "value": observable.value, "type": observable.type}
+            assert construct(Observable, values) == Observable.model_construct(**values)
+    partial = construct(Hit, {"kind": "correlation", "observable": "ipv4:192.0.2.1"})
+    assert partial == Hit.model_construct(kind="correlation", observable="ipv4:192.0.2.1")
+    assert partial.tags == [] and partial.suppressed is False
