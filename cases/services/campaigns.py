@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from cases.store.tables import alerts
 from enrichment.correlation import Campaign
@@ -21,6 +21,7 @@ from pukara.core.schema import Alert, Observable, utcnow
 from pukara.core.taxonomy import TLP, Severity
 
 SOURCE = "correlation"
+LOOKUP_CHUNK = 500
 
 
 def campaign_fingerprint(campaign: Campaign) -> str:
@@ -54,28 +55,40 @@ def campaign_alert(campaign: Campaign) -> Alert:
 
 
 def record_campaigns(conn: Connection, campaigns: Iterable[Campaign]) -> int:
-    """Create or refresh the campaign alerts inside ``conn``; returns how many."""
-    done = 0
-    for campaign in campaigns:
-        alert = campaign_alert(campaign)
-        fingerprint = campaign_fingerprint(campaign)
-        existing = conn.execute(
-            select(alerts.c.id).where(alerts.c.fingerprint == fingerprint)
-        ).scalar()
+    """Create or refresh the campaign alerts inside ``conn``; returns how many.
+
+    One look-up for the whole set, then one multi-row insert and one multi-row update: a
+    busy batch touches thousands of campaigns.
+    """
+    prepared = {campaign_fingerprint(c): (c, campaign_alert(c)) for c in campaigns}
+    if not prepared:
+        return 0
+    prints = list(prepared)
+    existing: dict[str, int] = {}
+    for start in range(0, len(prints), LOOKUP_CHUNK):
+        found = conn.execute(select(alerts.c.fingerprint, alerts.c.id).where(
+            alerts.c.fingerprint.in_(prints[start:start + LOOKUP_CHUNK])))
+        existing.update((row.fingerprint, row.id) for row in found)
+    inserts: list[dict[str, object]] = []
+    updates: list[dict[str, object]] = []
+    for fingerprint, (campaign, alert) in prepared.items():
         values = {
             "title": alert.title, "severity": alert.severity.value,
             "last_seen": campaign.last_seen, "count": len(campaign.entity_ids),
             "doc": alert.model_dump_json(exclude={"raw", "attachments"}),
         }
-        if existing is None:
-            conn.execute(insert(alerts).values(
-                fingerprint=fingerprint, source=SOURCE, source_ref=campaign.key,
-                entity_id=None, classification=str(alert.classification),
-                tlp=alert.tlp.value, status="new", observed_at=campaign.first_seen,
-                first_seen=campaign.first_seen, hit_count=0,
-                exercise_id=alert.exercise_id, raw=None, **values,
-            ))
-        else:
-            conn.execute(update(alerts).where(alerts.c.id == existing).values(**values))
-        done += 1
-    return done
+        if fingerprint in existing:
+            updates.append({"row_id": existing[fingerprint], **values})
+            continue
+        inserts.append({
+            "fingerprint": fingerprint, "source": SOURCE, "source_ref": campaign.key,
+            "entity_id": None, "classification": str(alert.classification),
+            "tlp": alert.tlp.value, "status": "new", "observed_at": campaign.first_seen,
+            "first_seen": campaign.first_seen, "hit_count": 0,
+            "exercise_id": alert.exercise_id, "raw": None, **values,
+        })
+    if inserts:
+        conn.execute(insert(alerts), inserts)
+    if updates:
+        conn.execute(update(alerts).where(alerts.c.id == bindparam("row_id")), updates)
+    return len(prepared)
