@@ -1,0 +1,47 @@
+"""Campaign alerts: created once per campaign, refreshed when entities join."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+from sqlalchemy import select
+
+from cases.services.campaigns import campaign_fingerprint, record_campaigns
+from cases.store.tables import alerts
+from enrichment.correlation import Campaign, campaign_key
+from pukara.core.config import load_settings
+from pukara.wiring import build_services
+
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+def _campaign(observable: str, entities: list[str], exercise: str = "") -> Campaign:
+    return Campaign(key=campaign_key(exercise, observable), observable=observable,
+                    exercise_id=exercise or None, entity_ids=entities, first_seen=T0,
+                    last_seen=T0 + timedelta(minutes=len(entities)), alert_fingerprints=[])
+
+
+def test_campaign_alerts_are_inserted_then_refreshed(pukara_home: Path) -> None:
+    services = build_services(load_settings())
+    ip = _campaign("ipv4:203.0.113.7", ["a", "b", "c"])
+    domain = _campaign("domain:bad.example", ["a", "b", "d"])
+    with services.store.write() as conn:
+        assert record_campaigns(conn, [ip, domain]) == 2
+    grown = _campaign("ipv4:203.0.113.7", ["a", "b", "c", "e"])
+    drill = _campaign("ipv4:203.0.113.7", ["a", "b", "c"], exercise="drill-1")
+    with services.store.write() as conn:
+        assert record_campaigns(conn, [grown, drill, grown]) == 2
+    with services.store.read() as conn:
+        rows = {r.fingerprint: r for r in conn.execute(
+            select(alerts).where(alerts.c.source == "correlation"))}
+    services.close()
+    assert len(rows) == 3
+    refreshed = rows[campaign_fingerprint(grown)]
+    assert refreshed.title == "National campaign: ipv4:203.0.113.7 seen at 4 entities"
+    assert refreshed.count == 4 and refreshed.entity_id is None
+    assert orjson.loads(refreshed.doc)["extra"]["campaign"]["entity_ids"] == ["a", "b", "c", "e"]
+    assert refreshed.last_seen == T0 + timedelta(minutes=4)
+    assert rows[campaign_fingerprint(domain)].count == 3
+    assert rows[campaign_fingerprint(drill)].exercise_id == "drill-1"
