@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from enrichment.yara.compiler import RuleSource, compile_rules, default_sources
 from enrichment.yara.externals import escape_bytes, externals_for, guess_filetype
+from enrichment.yara.isolate import main_imports
 from enrichment.yara.scanner import ScanLimits, Scanner, plan_chunks
 
 EICAR = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
@@ -122,6 +125,18 @@ def test_chunks_shrink_to_single_small_files_at_the_end(tmp_path: Path) -> None:
     assert chunk_bytes[8] > chunk_bytes[16] > chunk_bytes[-1]
     tail = zip(chunks[-5:], chunk_bytes[-5:], strict=True)
     assert all(len(chunk) == 1 or size <= 256 << 10 for chunk, size in tail)
+
+
+def test_forkserver_preloads_the_modules_the_main_script_imports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # each pool worker re-runs the main script; what it imports must already be in the server
+    script = ModuleType("__main__")
+    source = "import json\nfrom email.utils import formatdate\n"
+    source += "from enrichment.yara import scanner\nLIMIT = 3\n"
+    exec(compile(source, "main.py", "exec"), script.__dict__)
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    assert main_imports() == ["email.utils", "enrichment.yara.scanner", "json"]
 
 
 def test_escape_bytes_truncates_and_escapes() -> None:
