@@ -308,17 +308,21 @@ class Scanner:
     ) -> Iterator[ScanResult]:
         """Scan files across ``processes`` workers; results in completion order.
 
-        Uses the pool of :meth:`start` when there is one, else a pool for this call. Files go
-        out largest first in chunks of similar byte size, so no worker is left alone with one
-        big file at the end; ``chunk_size`` caps the files per chunk.
+        Uses the pool of :meth:`start` when there is one, else a pool for this call (started
+        first, so its workers load their rules while the files are sized). Files go out
+        largest first in chunks that shrink toward the end (:func:`plan_chunks`), so no worker
+        is left alone with a big chunk; ``chunk_size`` caps the files per chunk.
         """
         todo = [str(p) for p in paths]
         if not todo:
             return
         workers = self._pool_size if self._pool else max(1, min(processes, len(todo)))
-        chunks = plan_chunks(todo, workers, chunk_size or 256)
         pool = self._pool or self._new_pool(workers)
         try:
+            if pool is not self._pool:  # the workers start and load rules while files are sized
+                for _ in range(workers):
+                    pool.submit(_ready)
+            chunks = plan_chunks(todo, workers, chunk_size or 256)
             yield from _collect(pool, chunks, todo)
         except BrokenProcessPool:
             self._pool = None
