@@ -367,7 +367,7 @@ def _size(path: str) -> int:
 def plan_chunks(paths: Sequence[str], workers: int, max_files: int) -> list[list[str]]:
     """Largest files first, in chunks that shrink as the work runs out (guided scheduling).
 
-    Each chunk holds about 1/(4·workers) of the bytes not yet planned (256 KiB to 64 MiB), at
+    Each chunk holds about 1/(4·workers) of the bytes not yet planned (1 MiB to 64 MiB), at
     most ``max_files`` files: the first chunks are few and large, the last ones single small
     files, so no worker is left alone with a big chunk at the end.
     """
@@ -391,4 +391,4 @@ def plan_chunks(paths: Sequence[str], workers: int, max_files: int) -> list[list
 
 
 def _chunk_budget(remaining: int, workers: int) -> int:
-    return min(64 << 20, max(256 << 10, remaining // (4 * workers)))
+    return min(64 << 20, max(1 << 20, remaining // (4 * workers)))

@@ -124,7 +124,7 @@ def test_chunks_shrink_to_single_small_files_at_the_end(tmp_path: Path) -> None:
     # guided: the chunks shrink, and the last ones are single files or a few small ones
     assert chunk_bytes[8] > chunk_bytes[16] > chunk_bytes[-1]
     tail = zip(chunks[-5:], chunk_bytes[-5:], strict=True)
-    assert all(len(chunk) == 1 or size <= 256 << 10 for chunk, size in tail)
+    assert all(len(chunk) == 1 or size <= 1 << 20 for chunk, size in tail)
 
 
 def test_forkserver_preloads_the_modules_the_main_script_imports(
