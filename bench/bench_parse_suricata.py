@@ -35,6 +35,14 @@ from pukara.core.schema import Alert, ParseFailure, RawReport
 CATEGORIES = ["A Network Trojan was detected", "Web Application Attack", "Misc activity"]
 
 
+def _five(event: dict) -> dict:
+    """The same event with exactly five observables (src and dest IP, HTTP host, URL, file
+    sha256): no user agent, no file name — the issue's "5 observables each"."""
+    del event["http"]["http_user_agent"]
+    del event["files"][0]["filename"]
+    return event
+
+
 def _event(i: int, rng: random.Random, pool: int) -> dict:
     n = i if pool == 0 else rng.randrange(pool)
     host = f"host{n % 50_000}.example{n % 97}.com"
@@ -68,13 +76,14 @@ def _event(i: int, rng: random.Random, pool: int) -> dict:
     }
 
 
-def generate(path: Path, count: int, unique: bool) -> None:
-    """Write ``count`` synthetic EVE alert lines to ``path``."""
+def generate(path: Path, count: int, unique: bool, *, five: bool = False) -> None:
+    """Write ``count`` synthetic EVE alert lines to ``path`` (``five``: 5 observables each)."""
     rng = random.Random(42)
     pool = 0 if unique else 200_000
     with path.open("wb") as out:
         for i in range(count):
-            out.write(orjson.dumps(_event(i, rng, pool)) + b"\n")
+            event = _event(i, rng, pool)
+            out.write(orjson.dumps(_five(event) if five else event) + b"\n")
 
 
 def _per_call_us(function: Callable[[], object], calls: int = 5000) -> float:
