@@ -4,13 +4,14 @@ Every alert that has an entity contributes *sightings*: one per observable key (
 than ``context``, user agents and file names — shared by unrelated hosts everywhere — and
 warninglisted values when an index is given are left out) and one per
 non-suppressed indicator hit matched through a wider indicator (``indicator:cidr:…``,
-``indicator:domain:…`` when a CIDR or a parent domain matched). Sightings are kept per
-(exercise, key, entity) in memory and appended as snapshots to ``intel_sightings`` — so
-correlation works across batches and restarts (this process is assumed to be the only
-writer; :meth:`CorrelationEnricher.load` merges the snapshots of the last window). A pair's
-snapshot is written when it is new, when its key's campaign changed, and otherwise at most
-once per ``flush_every`` of alert time (after a restart its count and fingerprints may lag
-by that much). The log has no index, so a write is an append; :meth:`purge` drops old rows.
+``indicator:domain:…`` when a CIDR or a parent domain matched); see :func:`alert_keys`.
+Sightings are kept per (exercise, key, entity) in memory and appended as snapshots to
+``intel_sightings`` — so correlation works across batches and restarts (this process is
+assumed to be the only writer; :meth:`CorrelationEnricher.load` merges the snapshots of the
+last window). A pair's snapshot is written when it is new, when its key's campaign changed,
+and otherwise at most once per ``flush_every`` of alert time (after a restart its count and
+fingerprints may lag by that much). The log has no index, so a write is an append;
+:meth:`~CorrelationEnricher.purge` drops old rows.
 
 When ``min_entities`` distinct entities saw a key within ``window`` of its latest sighting
 (alert ``observed_at`` times), a campaign record is created (``intel_campaigns``) and then
@@ -22,125 +23,61 @@ carrying a campaign's key get a ``correlation`` hit naming the campaign and the 
 entities — not which ones.
 
 In the live pipeline the work is split so that correlation commits or rolls back with the
-alerts: :meth:`CorrelationEnricher.stage` computes in memory, :meth:`~CorrelationEnricher.persist`
-writes through the batch's own connection (never one of its own: on SQLite that would wait
-for the batch's write lock), and a rollback of that transaction puts memory back as it was.
+alerts: :meth:`CorrelationEnricher.stage` (Alerts) or
+:meth:`~CorrelationEnricher.stage_seen` (compact :data:`Seen` tuples, as the bulk ingest's
+worker processes send them; it returns :data:`Mark` tuples instead of adding hits) computes
+in memory, :meth:`~CorrelationEnricher.persist` writes through the batch's own connection
+(never one of its own: on SQLite that would wait for the batch's write lock), and a rollback
+of that transaction puts memory back as it was (:mod:`enrichment.correlation_journal`).
 :meth:`CorrelationEnricher.enrich` does both in a transaction of its own (standalone use).
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
-import orjson
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from enrichment.correlation_journal import Campaigns, Journal, OpenJournals, snapshot
+from enrichment.correlation_model import (
+    BATCH_SHIFT,
+    ENTITY,
+    FIRST,
+    LAST,
+    MAX_FINGERPRINTS,
+    PRINTS,
+    REF,
+    SAVED,
+    Campaign,
+    Mark,
+    Seen,
+    Sighting,
+    Sightings,
+    Warned,
+    alert_keys,
+    campaign_key,
+    each,
+    find,
+    put,
+)
+from enrichment.correlation_store import read_state, save_campaigns, save_sightings
 from enrichment.intel import tables as t
 from enrichment.intel.matcher import IntelIndex, IntelMatcher
-from enrichment.intel.sql import append, dialect_insert, executemany, sqlite_time
 from enrichment.intel.store import utc
 from pukara.core.schema import Alert, Hit, utcnow
 
-MAX_FINGERPRINTS = 20
-SIGHTING_COLUMNS = (
-    "exercise_id",
-    "observable_key",
-    "entity_id",
-    "first_seen",
-    "last_seen",
-    "count",
-    "fingerprints",
-)
-MAX_CAMPAIGN_FINGERPRINTS = 1000
-UNCORRELATED_TYPES = frozenset({"user-agent", "filename"})
-Warned = Callable[[Any, str], list[str]]
+__all__ = [
+    "Campaign",
+    "CorrelationEnricher",
+    "Mark",
+    "Seen",
+    "Warned",
+    "alert_keys",
+    "campaign_key",
+]
 
-
-@dataclass(slots=True)
-class Sighting:
-    """One entity's sightings of one key."""
-
-    first_seen: datetime
-    last_seen: datetime
-    count: int = 0
-    fingerprints: list[str] = field(default_factory=list)
-    saved_last_seen: datetime | None = None
-
-
-@dataclass
-class Campaign:
-    """A national campaign: one key seen at several entities."""
-
-    key: str
-    observable: str
-    exercise_id: str | None
-    entity_ids: list[str]
-    first_seen: datetime
-    last_seen: datetime
-    alert_fingerprints: list[str]
-    created: bool = False
-    new_entities: list[str] = field(default_factory=list)
-    members: set[str] = field(default_factory=set, repr=False, compare=False)
-    prints: set[str] = field(default_factory=set, repr=False, compare=False)
-    saved_last_seen: datetime | None = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        self.members = set(self.entity_ids)
-        self.prints = set(self.alert_fingerprints)
-
-    def add_prints(self, fingerprints: Iterable[str]) -> None:
-        """Remember new alert fingerprints, keeping about the newest MAX_CAMPAIGN_FINGERPRINTS."""
-        for fingerprint in fingerprints:
-            if fingerprint not in self.prints:
-                self.prints.add(fingerprint)
-                self.alert_fingerprints.append(fingerprint)
-        if len(self.alert_fingerprints) > MAX_CAMPAIGN_FINGERPRINTS * 5 // 4:  # trim in chunks
-            self.alert_fingerprints = self.alert_fingerprints[-MAX_CAMPAIGN_FINGERPRINTS:]
-            self.prints = set(self.alert_fingerprints)
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {
-            "key": self.key,
-            "observable": self.observable,
-            "exercise_id": self.exercise_id,
-            "entity_ids": self.entity_ids,
-            "first_seen": self.first_seen.isoformat(),
-            "last_seen": self.last_seen.isoformat(),
-            "alert_fingerprints": self.alert_fingerprints,
-        }
-
-
-def campaign_key(exercise_id: str, observable: str) -> str:
-    """Stable id of the campaign on ``observable`` (in exercise ``exercise_id`` or real)."""
-    return hashlib.sha256(f"{exercise_id}\x1f{observable}".encode()).hexdigest()[:32]
-
-
-def alert_keys(alert: Alert, warned: Warned | None = None) -> Iterator[str]:
-    """The correlation keys of an alert."""
-    seen: set[str] = set()
-    for observable in alert.observables:
-        if observable.role == "context" or observable.type in UNCORRELATED_TYPES:
-            continue
-        key = f"{observable.type}:{observable.value}"  # Observable.key, without enum look-ups
-        if key in seen:
-            continue
-        if warned is not None and warned(observable.type, observable.value):
-            continue
-        seen.add(key)
-        yield key
-    for hit in alert.hits:
-        if hit.kind != "indicator" or hit.suppressed or not hit.indicator_type:
-            continue
-        key = f"indicator:{hit.indicator_type}:{hit.indicator}"
-        if f"{hit.indicator_type}:{hit.indicator}" != hit.observable and key not in seen:
-            seen.add(key)
-            yield key
+_NO_CAMPAIGNS: dict[str, Campaign] = {}  # read only
 
 
 class CorrelationEnricher:
@@ -163,47 +100,16 @@ class CorrelationEnricher:
         self.intel = intel
         self.flush_every = flush_every
         self.campaigns: list[Campaign] = []
-        self._sightings: dict[tuple[str, str], dict[str, Sighting]] = {}
-        self._campaigns: dict[tuple[str, str], Campaign] = {}
-        self._pending: _Journal | None = None
-        self._open: dict[int, list[_Journal]] = {}
+        self._sightings: Sightings = {}
+        self._campaigns: Campaigns = {}
+        self._batch = 0  # the number of the last staged batch
+        self._pending: Journal | None = None
+        self._open = OpenJournals(self._restore)
         self.load()
 
     def load(self) -> None:
         """Read the sightings of the last window (before the newest one) and the campaigns."""
-        s = t.sightings.c
-        with self.engine.connect() as conn:
-            newest = utc(conn.execute(sa.select(sa.func.max(s.last_seen))).scalar())
-            rows = (
-                []
-                if newest is None
-                else conn.execute(
-                    sa.select(t.sightings).where(s.last_seen >= newest - self.window)
-                ).all()
-            )
-            campaigns = conn.execute(sa.select(t.campaigns)).all()
-        self._sightings.clear()
-        for row in rows:
-            self._merge(row._mapping)
-        self._campaigns = {
-            (c.exercise_id or "", c.observable_key): _campaign_of(c) for c in campaigns
-        }
-
-    def _merge(self, data: Any) -> None:
-        """Fold one stored snapshot into memory (several per pair may exist)."""
-        entities = self._sightings.setdefault((data["exercise_id"], data["observable_key"]), {})
-        first, last = utc(data["first_seen"]) or utcnow(), utc(data["last_seen"]) or utcnow()
-        known = entities.get(data["entity_id"])
-        if known is None:
-            entities[data["entity_id"]] = Sighting(
-                first, last, int(data["count"]), list(data["fingerprints"]), last
-            )
-            return
-        known.first_seen, known.last_seen = min(known.first_seen, first), max(known.last_seen, last)
-        known.count = max(known.count, int(data["count"]))
-        merged = dict.fromkeys([*known.fingerprints, *data["fingerprints"]])
-        known.fingerprints = list(merged)[-MAX_FINGERPRINTS:]
-        known.saved_last_seen = known.last_seen
+        self._sightings, self._campaigns = read_state(self.engine, self.window)
 
     def enrich(self, alerts: list[Alert]) -> None:
         """Standalone use: :meth:`stage` the batch and :meth:`persist` it in a transaction
@@ -217,39 +123,186 @@ class CorrelationEnricher:
             raise
 
     def stage(self, alerts: list[Alert]) -> None:
-        """Record the batch's sightings and campaigns in memory and mark the alerts; the rows
-        to write wait for :meth:`persist` (or :meth:`discard`, which undoes the batch)."""
-        self.discard()
-        journal = _Journal()
-        seen_by_pair: dict[tuple[str, str, str], list[tuple[datetime, str]]] = {}
-        touched: dict[tuple[str, str], list[tuple[Alert, str]]] = {}
+        """Record the batch's sightings and campaigns in memory and mark the alerts (a
+        ``correlation`` hit per campaign key an alert carries, never twice); the rows to
+        write wait for :meth:`persist` (or :meth:`discard`, which undoes the batch).
+        Alerts without an entity are left out."""
         warned = self._warned()
+        owners: list[Alert] = []
+        seen: list[Seen] = []
         for alert in alerts:
-            entity = alert.entity_id
-            if entity is None:
+            if alert.entity_id is None:
                 continue
-            exercise = alert.exercise_id or ""
-            fingerprint = alert.fingerprint()
-            when = alert.observed_at
-            for key in alert_keys(alert, warned):
-                seen_by_pair.setdefault((exercise, key, entity), []).append((when, fingerprint))
-                touched.setdefault((exercise, key), []).append((alert, fingerprint))
-        dirty = {
-            pair for pair, seen in seen_by_pair.items() if self._see(pair, seen, journal)
-        }
-        news, changed = self._campaigns_of(touched, journal)
-        for campaign in news:  # a new or grown campaign's unsaved sightings are written now
-            exercise = campaign.exercise_id or ""
-            pairs = self._sightings.get((exercise, campaign.observable), {})
-            dirty.update(
-                (exercise, campaign.observable, e)
-                for e in campaign.entity_ids
-                if e in pairs and pairs[e].saved_last_seen != pairs[e].last_seen
-            )
-        journal.dirty, journal.changed = dirty, changed
-        self._pending = journal
-        self.campaigns = news
-        self._mark(touched)
+            owners.append(alert)
+            seen.append((alert.entity_id, alert.exercise_id or "", alert.observed_at,
+                         alert.fingerprint(), tuple(alert_keys(alert, warned))))
+        for position, observable, campaign, entities in self.stage_seen(seen):
+            hits = owners[position].hits
+            if not any(h.kind == "correlation" and h.observable == observable for h in hits):
+                hits.append(Hit(kind="correlation", observable=observable, source="correlation",
+                                meta={"campaign": campaign, "entities": entities}))
+
+    def stage_seen(self, seen: Sequence[Seen]) -> list[Mark]:
+        """:meth:`stage` on compact alerts (each with an entity, its keys distinct, as
+        :func:`alert_keys` yields them): record their sightings and campaigns in memory
+        (``campaigns`` = created or joined by new entities in this batch); the rows wait for
+        :meth:`persist` or :meth:`discard`. Returns one (position in ``seen``, observable
+        key, campaign key, number of entities) per alert and campaign key it carries, in
+        alert order: the ``correlation`` hits ``stage`` would add."""
+        self.discard()
+        self._batch += 1
+        journal = self._pending = Journal()
+        created: set[str] = set()
+        for exercise, key in self._sight(seen, journal):
+            if key not in self._campaigns.get(exercise, _NO_CAMPAIGNS):
+                self._create(exercise, key, journal, created)
+        marks, touched = self._join_and_mark(seen, journal, created)
+        self.campaigns = self._settle(touched, journal)
+        return marks
+
+    def _sight(self, seen: Sequence[Seen], journal: Journal) -> dict[tuple[str, str], None]:
+        """Fold the sightings into memory, journalling each pair once (the hot loop: one
+        look-up per key and alert, nothing allocated that a tuple does not do); returns the
+        keys that ``min_entities`` entities saw, candidates for a new campaign."""
+        base, flush, minimum = self._batch << BATCH_SHIFT, self.flush_every, self.min_entities
+        records, latest, sightings = journal.sightings, journal.latest, self._sightings
+        note, keep = records.append, latest.append
+        candidates: dict[tuple[str, str], None] = {}
+        for entity, exercise, when, fingerprint, keys in seen:
+            by_key = sightings.get(exercise) or sightings.setdefault(exercise, {})
+            single: tuple[str, ...] = (fingerprint,)
+            for key in keys:
+                value = by_key.get(key)
+                if value is None:  # a new key (most of them): due
+                    by_key[key] = now = (entity, when, when, 1, single, when, base + len(latest))
+                    note((exercise, key, entity, None))
+                    keep(now)
+                    continue
+                entities: dict[str, Sighting] | None = None
+                if isinstance(value, dict):
+                    entities, before = value, value.get(entity)
+                elif value[ENTITY] == entity:  # the only entity that saw it so far
+                    before = value
+                else:
+                    before = None
+                    entities = by_key[key] = {value[ENTITY]: value}
+                if before is None:
+                    now = (entity, when, when, 1, single, when, base + len(latest))  # due
+                    note((exercise, key, entity, None))
+                    keep(now)
+                else:
+                    _, first, last, count, prints, saved, ref = before
+                    index = ref - base
+                    if index >= 0:  # touched earlier in this batch: saved as before it
+                        saved = None if (kept := records[index][3]) is None else kept[SAVED]
+                    else:
+                        index = len(latest)
+                        note((exercise, key, entity, before))
+                        keep(before)
+                    if when > last:
+                        last = when
+                    elif when < first:
+                        first = when
+                    if fingerprint not in prints:
+                        prints = (*prints, fingerprint)[-MAX_FINGERPRINTS:]
+                    if saved is None or last - saved >= flush:
+                        saved = last  # due: the batch writes it
+                    now = (entity, first, last, count + 1, prints, saved, base + index)
+                    latest[index] = now
+                if entities is None:
+                    by_key[key] = now
+                else:
+                    entities[entity] = now
+                    if len(entities) >= minimum:
+                        candidates[exercise, key] = None
+        return candidates
+
+    def _join_and_mark(
+        self, seen: Sequence[Seen], journal: Journal, created: set[str]
+    ) -> tuple[list[Mark], list[Campaign]]:
+        """Fold the sightings into the existing campaigns of their keys (journalling each
+        once); the marks, and the campaigns the batch touched in the order of their key's
+        first alert."""
+        carried: list[tuple[int, str, Campaign]] = []
+        touched: dict[str, Campaign] = {}
+        campaigns = self._campaigns
+        for position, (entity, exercise, when, fingerprint, keys) in enumerate(seen):
+            by_observable = campaigns.get(exercise)
+            if not by_observable:
+                continue
+            for key in keys:
+                campaign = by_observable.get(key)
+                if campaign is None:
+                    continue
+                carried.append((position, key, campaign))
+                if campaign.key not in touched:
+                    touched[campaign.key] = campaign
+                    if campaign.key not in created:
+                        journal.campaigns.append((exercise, key, campaign, snapshot(campaign)))
+                        campaign.created, campaign.new_entities = False, []
+                if not campaign.created:
+                    _join(campaign, entity, when, fingerprint)
+        for campaign in touched.values():
+            if campaign.new_entities and not campaign.created:
+                campaign.new_entities.sort()
+                campaign.entity_ids = sorted(campaign.members)
+            campaign.trim_prints()
+        marks = [(p, k, c.key, len(c.entity_ids)) for p, k, c in carried]
+        return marks, list(touched.values())
+
+    def _settle(self, touched: list[Campaign], journal: Journal) -> list[Campaign]:
+        """Decide which campaign rows to write, and force the unsaved sightings of new or
+        grown campaigns (not due for the batch) to be written with them; returns the new
+        or grown campaigns."""
+        news: list[Campaign] = []
+        base, flush = self._batch << BATCH_SHIFT, self.flush_every
+        for campaign in touched:
+            grown = campaign.created or bool(campaign.new_entities)
+            saved = campaign.saved_last_seen
+            if grown or saved is None or campaign.last_seen - saved >= flush:
+                journal.changed.append(campaign)
+            if not grown:
+                continue
+            news.append(campaign)
+            exercise, key = campaign.exercise_id or "", campaign.observable
+            by_key = self._sightings.setdefault(exercise, {})
+            for entity in campaign.entity_ids:
+                sighting = find(by_key.get(key), entity)
+                if sighting is None or sighting[SAVED] == sighting[LAST]:
+                    continue
+                index = sighting[REF] - base
+                if index < 0:  # not touched by the batch: journal it
+                    index = len(journal.latest)
+                    journal.sightings.append((exercise, key, entity, sighting))
+                    journal.latest.append(sighting)
+                now = (*sighting[:SAVED], sighting[LAST], base + index)
+                journal.latest[index] = now
+                put(by_key, key, now)
+                journal.forced.append(index)
+        return news
+
+    def _create(self, exercise: str, key: str, journal: Journal, created: set[str]) -> None:
+        """A new campaign when enough entities saw ``key`` within the window."""
+        seers = list(each(self._sightings[exercise].get(key)))
+        newest = max(s[LAST] for s in seers)
+        recent = {s[ENTITY]: s for s in seers if s[LAST] >= newest - self.window}
+        if len(recent) < self.min_entities:
+            return
+        campaign = Campaign(
+            key=campaign_key(exercise, key),
+            observable=key,
+            exercise_id=exercise or None,
+            entity_ids=sorted(recent),
+            first_seen=min(s[FIRST] for s in recent.values()),
+            last_seen=newest,
+            alert_fingerprints=[],
+            created=True,
+            new_entities=sorted(recent),
+        )
+        campaign.add_prints(p for s in recent.values() for p in s[PRINTS])
+        self._campaigns.setdefault(exercise, {})[key] = campaign
+        journal.campaigns.append((exercise, key, None, ()))
+        created.add(campaign.key)
 
     def persist(self, conn: Connection) -> None:
         """Write the staged batch's sightings and campaigns through ``conn``, in its
@@ -257,60 +310,18 @@ class CorrelationEnricher:
         journal, self._pending = self._pending, None
         if journal is None:
             return
-        self._save_sightings(conn, journal.dirty)
-        self._save_campaigns(conn, journal.changed)
-        self._undo_on_rollback(conn, journal)
+        self._open.keep(conn, journal)  # first: a failed write rolls memory back too
+        save_sightings(conn, journal, self.flush_every)
+        save_campaigns(conn, journal.changed)
 
     def discard(self) -> None:
         """Undo a staged batch that will not be persisted (its transaction failed first)."""
         journal, self._pending = self._pending, None
         if journal is not None:
-            journal.restore(self._sightings, self._campaigns)
+            self._restore(journal)
 
-    def _undo_on_rollback(self, conn: Connection, journal: _Journal) -> None:
-        """Keep ``journal`` until ``conn``'s transaction ends: dropped on commit, replayed
-        backwards (newest batch first) on rollback."""
-        waiting = self._open.get(id(conn))
-        if waiting is not None:
-            waiting.append(journal)
-            return
-        journals = self._open[id(conn)] = [journal]
-
-        def committed(_conn: Connection) -> None:
-            if self._open.get(id(conn)) is journals:
-                del self._open[id(conn)]
-
-        def rolled_back(_conn: Connection) -> None:
-            if self._open.get(id(conn)) is journals:  # not after a commit of this transaction
-                del self._open[id(conn)]
-                for done in reversed(journals):
-                    done.restore(self._sightings, self._campaigns)
-
-        sa.event.listen(conn, "commit", committed, once=True)
-        sa.event.listen(conn, "rollback", rolled_back, once=True)
-
-    def _campaigns_of(
-        self, touched: dict[tuple[str, str], list[tuple[Alert, str]]], journal: _Journal
-    ) -> tuple[list[Campaign], list[Campaign]]:
-        """(created or joined by new entities, every campaign whose row must be written)."""
-        news: list[Campaign] = []
-        changed: list[Campaign] = []
-        for key, seen in touched.items():
-            campaign = self._campaigns.get(key)
-            journal.campaigns.append((key, campaign, _snapshot(campaign)))
-            if campaign is None:
-                campaign = self._create(key)
-                grown = campaign is not None
-            else:
-                grown = self._update(campaign, seen)
-            if campaign is None:
-                continue
-            saved = campaign.saved_last_seen
-            if grown:
-                news.append(campaign)
-            if grown or saved is None or campaign.last_seen - saved >= self.flush_every:
-                changed.append(campaign)
-        return news, changed
+    def _restore(self, journal: Journal) -> None:
+        journal.restore(self._sightings, self._campaigns)
 
     def _warned(self) -> Warned | None:
         if self.intel is None:
@@ -318,153 +329,21 @@ class CorrelationEnricher:
         index = self.intel if isinstance(self.intel, IntelIndex) else self.intel.index()
         return index.warninglisted
 
-    def _see(self, pair: tuple[str, str, str], seen: list[tuple[datetime, str]],
-             journal: _Journal) -> bool:
-        """Record one entity's sightings of one key (in order); True when its row should be
-        written now."""
-        exercise, key, entity = pair
-        entities = self._sightings.get((exercise, key))
-        if entities is None:
-            entities = self._sightings[(exercise, key)] = {}
-        sighting = entities.get(entity)
-        journal.sightings.append((exercise, key, entity, _copy_sighting(sighting)))
-        if sighting is None:
-            when, fingerprint = seen[0]
-            sighting = entities[entity] = Sighting(when, when, 1, [fingerprint])
-            fresh = True
-            seen = seen[1:]
-        else:
-            fresh = False
-        prints = sighting.fingerprints
-        for when, fingerprint in seen:
-            if when > sighting.last_seen:
-                sighting.last_seen = when
-            elif when < sighting.first_seen:
-                sighting.first_seen = when
-            sighting.count += 1
-            if fingerprint not in prints:
-                prints = [*prints, fingerprint][-MAX_FINGERPRINTS:]
-        sighting.fingerprints = prints
-        saved = sighting.saved_last_seen
-        return fresh or saved is None or sighting.last_seen - saved >= self.flush_every
-
-    def _create(self, key: tuple[str, str]) -> Campaign | None:
-        """A new campaign when enough entities saw ``key`` within the window, else None."""
-        entities = self._sightings[key]
-        if len(entities) < self.min_entities:
-            return None
-        newest = max(s.last_seen for s in entities.values())
-        recent = {e: s for e, s in entities.items() if s.last_seen >= newest - self.window}
-        if len(recent) < self.min_entities:
-            return None
-        campaign = self._campaigns[key] = Campaign(
-            key=campaign_key(*key),
-            observable=key[1],
-            exercise_id=key[0] or None,
-            entity_ids=sorted(recent),
-            first_seen=min(s.first_seen for s in recent.values()),
-            last_seen=newest,
-            alert_fingerprints=[],
-            created=True,
-            new_entities=sorted(recent),
-        )
-        campaign.add_prints(p for s in recent.values() for p in s.fingerprints)
-        return campaign
-
-    @staticmethod
-    def _update(campaign: Campaign, seen: list[tuple[Alert, str]]) -> bool:
-        """Fold this batch's sightings into a campaign; True when new entities joined."""
-        campaign.created = False
-        fresh = {a.entity_id for a, _ in seen if a.entity_id} - campaign.members
-        campaign.new_entities = sorted(fresh)
-        if fresh:
-            campaign.members = campaign.members | fresh  # a new set: a journal keeps the old
-            campaign.entity_ids = sorted(campaign.members)
-        times = [a.observed_at for a, _ in seen]
-        campaign.first_seen = min(campaign.first_seen, *times)
-        campaign.last_seen = max(campaign.last_seen, *times)
-        campaign.add_prints(p for _, p in seen)
-        return bool(fresh)
-
-    def _mark(self, touched: dict[tuple[str, str], list[tuple[Alert, str]]]) -> None:
-        for key, seen in touched.items():
-            campaign = self._campaigns.get(key)
-            if campaign is None:
-                continue
-            observable = key[1]
-            entities = len(campaign.entity_ids)
-            for alert, _ in seen:
-                if not any(h.kind == "correlation" and h.observable == observable
-                           for h in alert.hits):
-                    alert.hits.append(Hit.model_construct(
-                        kind="correlation", observable=observable, source="correlation",
-                        meta={"campaign": campaign.key, "entities": entities}))
-
-    def _save_sightings(self, conn: Connection, dirty: set[tuple[str, str, str]]) -> None:
-        if not dirty:
-            return
-        native = conn.dialect.name == "sqlite"
-        rows: list[tuple[Any, ...]] = []
-        for exercise, key, entity in dirty:
-            s = self._sightings[(exercise, key)][entity]
-            s.saved_last_seen = s.last_seen
-            if native:
-                rows.append(
-                    (
-                        exercise,
-                        key,
-                        entity,
-                        sqlite_time(s.first_seen),
-                        sqlite_time(s.last_seen),
-                        s.count,
-                        orjson.dumps(s.fingerprints).decode(),
-                    )
-                )
-            else:
-                rows.append(
-                    (exercise, key, entity, s.first_seen, s.last_seen, s.count, s.fingerprints)
-                )
-        append(conn, t.sightings, SIGHTING_COLUMNS, rows)
-
-    def _save_campaigns(self, conn: Connection, changed: list[Campaign]) -> None:
-        if not changed:
-            return
-        now = utcnow()
-        rows = [
-            {
-                "key": c.key,
-                "exercise_id": c.exercise_id or "",
-                "observable_key": c.observable,
-                "entity_ids": c.entity_ids,
-                "first_seen": c.first_seen,
-                "last_seen": c.last_seen,
-                "alert_fingerprints": c.alert_fingerprints,
-                "updated_at": now,
-            }
-            for c in changed
-        ]
-        stmt = dialect_insert(self.engine, t.campaigns)
-        names = ("entity_ids", "first_seen", "last_seen", "alert_fingerprints", "updated_at")
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["key"], set_={n: stmt.excluded[n] for n in names}
-        )
-        executemany(conn, stmt, rows)
-        for campaign in changed:
-            campaign.saved_last_seen = campaign.last_seen
-
     def stored_campaigns(self) -> list[Campaign]:
         """Every campaign known (created in this run or before)."""
-        return sorted(self._campaigns.values(), key=lambda c: c.first_seen)
+        known = [c for by_observable in self._campaigns.values() for c in by_observable.values()]
+        return sorted(known, key=lambda c: c.first_seen)
 
     def prune(self, now: datetime | None = None) -> int:
         """Forget in-memory sightings older than the window; returns how many keys went."""
         cutoff = (utc(now) or utcnow()) - self.window
-        stale = [
-            k for k, v in self._sightings.items() if max(s.last_seen for s in v.values()) < cutoff
-        ]
-        for key in stale:
-            del self._sightings[key]
-        return len(stale)
+        gone = 0
+        for by_key in self._sightings.values():
+            stale = [k for k, v in by_key.items() if max(s[LAST] for s in each(v)) < cutoff]
+            for key in stale:
+                del by_key[key]
+            gone += len(stale)
+        return gone
 
     def purge(self, before: datetime) -> int:
         """Delete stored sightings last seen before ``before`` (campaigns stay); how many."""
@@ -473,72 +352,17 @@ class CorrelationEnricher:
         return gone.rowcount or 0
 
 
-@dataclass
-class _Journal:
-    """One staged batch: the rows to write and what memory looked like before it."""
-
-    sightings: list[tuple[str, str, str, Sighting | None]] = field(default_factory=list)
-    campaigns: list[tuple[tuple[str, str], Campaign | None, tuple[Any, ...]]] = field(
-        default_factory=list)
-    dirty: set[tuple[str, str, str]] = field(default_factory=set)
-    changed: list[Campaign] = field(default_factory=list)
-
-    def restore(
-        self,
-        sightings: dict[tuple[str, str], dict[str, Sighting]],
-        campaigns: dict[tuple[str, str], Campaign],
-    ) -> None:
-        """Put the sightings and campaigns the batch touched back as they were."""
-        for exercise, key, entity, before in reversed(self.sightings):
-            entities = sightings.setdefault((exercise, key), {})
-            if before is None:
-                entities.pop(entity, None)
-                if not entities:
-                    del sightings[(exercise, key)]
-            else:
-                entities[entity] = before
-        for key, campaign, before in reversed(self.campaigns):
-            if campaign is None:
-                campaigns.pop(key, None)
-            else:
-                _restore(campaign, before)
-                campaigns[key] = campaign
-
-
-def _copy_sighting(sighting: Sighting | None) -> Sighting | None:
-    if sighting is None:
-        return None
-    return Sighting(sighting.first_seen, sighting.last_seen, sighting.count,
-                    sighting.fingerprints, sighting.saved_last_seen)
-
-
-def _snapshot(campaign: Campaign | None) -> tuple[Any, ...]:
-    """What a batch may change in a campaign, cheaply: the fields it reassigns, and the
-    fingerprint list (appended in place, or replaced when trimmed) with its length."""
-    if campaign is None:
-        return ()
-    return (campaign.entity_ids, campaign.members, campaign.first_seen, campaign.last_seen,
-            campaign.created, campaign.new_entities, campaign.saved_last_seen,
-            campaign.alert_fingerprints, len(campaign.alert_fingerprints))
-
-
-def _restore(campaign: Campaign, before: tuple[Any, ...]) -> None:
-    (campaign.entity_ids, campaign.members, campaign.first_seen, campaign.last_seen,
-     campaign.created, campaign.new_entities, campaign.saved_last_seen, prints, length) = before
-    del prints[length:]
-    campaign.alert_fingerprints = prints
-    campaign.prints = set(prints)
-
-
-def _campaign_of(row: Any) -> Campaign:
-    campaign = Campaign(
-        key=row.key,
-        observable=row.observable_key,
-        exercise_id=row.exercise_id or None,
-        entity_ids=list(row.entity_ids),
-        first_seen=utc(row.first_seen) or utcnow(),
-        last_seen=utc(row.last_seen) or utcnow(),
-        alert_fingerprints=list(row.alert_fingerprints),
-    )
-    campaign.saved_last_seen = campaign.last_seen
-    return campaign
+def _join(campaign: Campaign, entity: str, when: datetime, fingerprint: str) -> None:
+    """Fold one sighting into an existing campaign the batch already journalled."""
+    if entity not in campaign.members:
+        if not campaign.new_entities:  # a new set: the journal keeps the old one
+            campaign.members = set(campaign.members)
+        campaign.members.add(entity)
+        campaign.new_entities.append(entity)
+    if when < campaign.first_seen:  # first_seen <= last_seen
+        campaign.first_seen = when
+    elif when > campaign.last_seen:
+        campaign.last_seen = when
+    if fingerprint not in campaign.prints:
+        campaign.prints.add(fingerprint)
+        campaign.alert_fingerprints.append(fingerprint)
