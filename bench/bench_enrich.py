@@ -10,8 +10,14 @@ writes its sightings to SQLite on a file, through the case store's engine: WAL,
 ``synchronous=FULL``). Alert construction is not timed.
 
 Usage: ``.venv/bin/python bench/bench_enrich.py [batches] [batch_size] [--gc-tuned]
-[--pool=N]``.
+[--pool=N] [--correlation-only]``.
 Prints one JSON object (wall and CPU seconds: the machine is shared).
+
+``--correlation-only`` skips the index and times correlation alone, as the bulk ingest's
+main process runs it: per batch ``stage_seen`` on compact per-alert tuples (built untimed:
+the worker processes send them), ``persist`` and the commit of the batch's transaction,
+each in µs per alert (wall and CPU); then the same on Alerts (``stage``: keys, fingerprints
+and hits included). Entities come from the constituency enricher (untimed).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import gc
 import hashlib
 import ipaddress
 import json
+import os
 import random
 import resource
 import sys
@@ -28,12 +35,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from sqlalchemy import func, select
+
 from cases.store.engine import make_engine
 from enrichment.constituency import Constituency, ConstituencyEnricher
-from enrichment.correlation import CorrelationEnricher
+from enrichment.correlation import CorrelationEnricher, Seen, alert_keys
 from enrichment.intel.matcher import IntelIndex
 from enrichment.intel.store import StoredIndicator
-from enrichment.intel.tables import metadata
+from enrichment.intel.tables import metadata, sightings
 from enrichment.intel.warninglists import read_warninglist
 from enrichment.pipeline import IntelEnricher
 from pukara.core.observables import ObservableType as T
@@ -134,16 +143,8 @@ def timed(enricher: object, batches: list[list[Alert]]) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
-    """Build, enrich, print one JSON object."""
-    numbers = [int(a) for a in sys.argv[1:] if a.isdigit()]
-    count = numbers[0] if numbers else 50
-    size = numbers[1] if len(numbers) > 1 else 1000
-    lists = [read_warninglist(SHARED / f"{n}.json")[0] for n in ("public-dns-v4", "rfc1918")]
-    start = time.perf_counter()
-    index = IntelIndex(indicators(), lists)
-    build = time.perf_counter() - start
-    entities = [
+def _entities() -> list[Entity]:
+    return [
         Entity(
             id=f"entity-{e:03d}",
             name=f"SYNTHETIC {e}",
@@ -152,6 +153,101 @@ def main() -> None:
         )
         for e in range(200)
     ]
+
+
+def correlation_report(count: int, size: int) -> dict[str, object]:
+    """The ``--correlation-only`` run."""
+    entities = _entities()
+    batches = [alerts(size, entities) for _ in range(count)]
+    constituency = ConstituencyEnricher(Constituency(entities))
+    for batch in batches:
+        constituency.enrich(batch)
+    if "--gc-tuned" in sys.argv:
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(100_000, 50, 100)
+    with tempfile.TemporaryDirectory(prefix="pukara-bench-correlation-") as folder:
+        report = correlation_only(batches, folder)
+    return {
+        "benchmark": "correlation",
+        "input": f"SYNTHETIC: {count * size} alerts of 5 observables, 200 entities, in batches "
+        f"of {size}",
+        "alerts": count * size,
+        **report,
+        "gc_tuned": "--gc-tuned" in sys.argv,
+        "value_pool": POOL or "unique",
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def _lap(spent: list[float], since: tuple[float, float]) -> tuple[float, float]:
+    """Add the wall and CPU seconds since ``since`` to ``spent``; now."""
+    now = time.perf_counter(), time.process_time()
+    spent[0] += now[0] - since[0]
+    spent[1] += now[1] - since[1]
+    return now
+
+
+def correlation_only(batches: list[list[Alert]], folder: str) -> dict[str, object]:
+    """µs per alert of stage, persist and commit, on compact tuples and on Alerts."""
+    report: dict[str, object] = {}
+    total = sum(len(batch) for batch in batches)
+    for path in ("stage_seen", "stage"):
+        engine = make_engine(f"sqlite:///{folder}/{path}.db")  # the store's pragmas
+        metadata.create_all(engine)
+        enricher = CorrelationEnricher(engine)
+        spent = {"stage": [0.0, 0.0], "persist": [0.0, 0.0], "commit": [0.0, 0.0]}
+        marks = 0
+        for batch in batches:
+            seen: list[Seen] = [
+                (a.entity_id, a.exercise_id or "", a.observed_at, a.fingerprint(),
+                 tuple(alert_keys(a)))
+                for a in batch if a.entity_id is not None
+            ]
+            with engine.connect() as conn:
+                transaction = conn.begin()
+                since = time.perf_counter(), time.process_time()
+                if path == "stage_seen":
+                    marks += len(enricher.stage_seen(seen))
+                else:
+                    enricher.stage(batch)
+                since = _lap(spent["stage"], since)
+                enricher.persist(conn)
+                since = _lap(spent["persist"], since)
+                transaction.commit()
+                _lap(spent["commit"], since)
+        with engine.connect() as conn:
+            rows = conn.execute(select(func.count()).select_from(sightings)).scalar_one()
+        engine.dispose()
+        per_alert = {k: [round(w / total * 1e6, 2), round(c / total * 1e6, 2)]
+                     for k, (w, c) in spent.items()}
+        both = [round(per_alert["stage"][i] + per_alert["persist"][i], 2) for i in (0, 1)]
+        report[path] = {
+            "us_per_alert_wall_cpu": per_alert,
+            "stage_and_persist_us_wall_cpu": both,
+            "all_us_wall_cpu": [round(sum(v[i] for v in per_alert.values()), 2) for i in (0, 1)],
+            "sighting_rows": rows,
+            "campaigns": len(enricher.stored_campaigns()),
+            "marks": marks if path == "stage_seen" else sum(
+                1 for b in batches for a in b for h in a.hits if h.kind == "correlation"),
+        }
+    return report
+
+
+def main() -> None:
+    """Build, enrich, print one JSON object."""
+    numbers = [int(a) for a in sys.argv[1:] if a.isdigit()]
+    count = numbers[0] if numbers else 50
+    size = numbers[1] if len(numbers) > 1 else 1000
+    if "--correlation-only" in sys.argv:
+        print(json.dumps(correlation_report(count, size)))
+        return
+    lists = [read_warninglist(SHARED / f"{n}.json")[0] for n in ("public-dns-v4", "rfc1918")]
+    start = time.perf_counter()
+    index = IntelIndex(indicators(), lists)
+    build = time.perf_counter() - start
+    entities = _entities()
     batches = [alerts(size, entities) for _ in range(count)]
     if "--gc-tuned" in sys.argv:  # what a long-running pipeline should do after start-up:
         gc.collect()  # freeze the index and settings, collect the young generation less often
