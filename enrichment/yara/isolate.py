@@ -30,8 +30,8 @@ def forkserver_context() -> multiprocessing.context.ForkServerContext:
     """The forkserver context, its server preloading the YARA code and the main script's imports.
 
     Every child of the forkserver re-runs the main script (as ``__mp_main__``) before it can
-    work: up to Python 3.12 the ``"__main__"`` preload is dead code (the forkserver looks for
-    a ``main_path`` key that ``spawn.get_preparation_data`` names ``init_main_from_path``;
+    work: in Python 3.11 the ``"__main__"`` preload is dead code (the forkserver looks for a
+    ``main_path`` key that ``spawn.get_preparation_data`` names ``init_main_from_path``;
     CPython gh-126631). So the modules the main script imports are preloaded by name: the
     re-run then finds them imported instead of importing them again in every worker (the
     ``pukara`` script: ``pukara.cli`` and rich, ~35 ms a worker). The yara-x engine is

@@ -368,8 +368,8 @@ def plan_chunks(paths: Sequence[str], workers: int, max_files: int) -> list[list
     """Largest files first, in chunks that shrink as the work runs out (guided scheduling).
 
     Each chunk holds about 1/(4·workers) of the bytes not yet planned (1 MiB to 64 MiB), at
-    most ``max_files`` files: the first chunks are few and large, the last ones single small
-    files, so no worker is left alone with a big chunk at the end.
+    most ``max_files`` files: the first chunks are few and large, the last ones about 1 MiB,
+    so no worker is left alone with a big chunk at the end.
     """
     sized = sorted(((_size(p), p) for p in paths), reverse=True)
     remaining = sum(size for size, _ in sized)
