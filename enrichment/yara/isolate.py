@@ -44,7 +44,12 @@ def forkserver_context() -> multiprocessing.context.ForkServerContext:
 
 
 def main_imports() -> list[str]:
-    """Names of the already imported modules the main script refers to at its top level."""
+    """Names of the already imported modules the main script refers to at its top level.
+
+    The forkserver imports them from its default ``sys.path`` (3.11 ignores the parent's,
+    CPython gh-117378): installed packages are found; a module found only through a path the
+    script added itself is still imported by each worker.
+    """
     main = sys.modules.get("__main__")
     names: set[str] = set()
     for key, value in vars(main).items() if main is not None else ():
