@@ -10,6 +10,7 @@ connection, so what enrichers keep commits or rolls back with the alerts.
 from __future__ import annotations
 
 import gc
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -17,7 +18,7 @@ from sqlalchemy import Connection, func, select
 from cases.services.identity import Identity
 from cases.store.tables import entities
 from enrichment.constituency import Constituency, ConstituencyEnricher
-from enrichment.correlation import Campaign, CorrelationEnricher
+from enrichment.correlation import Campaign, CorrelationEnricher, Warned, alert_keys
 from enrichment.intel.matcher import IntelIndex, IntelMatcher
 from enrichment.pipeline import ORDER, Enricher, IntelEnricher, build_enrichers
 from enrichment.yara.compiler import default_sources
@@ -50,6 +51,24 @@ class LazyYaraEnricher:
         self._enricher.enrich(alerts)
 
 
+@dataclass
+class LocalEnrichment:
+    """The stateless part of the enrichment (constituency, intel on one fixed index, YARA):
+    what the bulk ingest's worker processes run. It never touches the database."""
+
+    enrichers: list[Enricher]
+    warned: Warned | None
+
+    def enrich(self, alerts: list[Alert]) -> None:
+        """Run the stateless enrichers on the batch, in order."""
+        for enricher in self.enrichers:
+            enricher.enrich(alerts)
+
+    def correlation_keys(self, alert: Alert) -> tuple[str, ...]:
+        """The alert's correlation keys (warninglisted values left out)."""
+        return tuple(alert_keys(alert, self.warned))
+
+
 class LiveEnrichment:
     """Every enricher in the fixed order, with the constituency kept current."""
 
@@ -69,10 +88,34 @@ class LiveEnrichment:
     @property
     def campaigns(self) -> list[Campaign]:
         """Campaigns created or joined in the last batch (for the case store)."""
+        correlation = self.correlation
+        return correlation.campaigns if correlation is not None else []
+
+    @property
+    def correlation(self) -> CorrelationEnricher | None:
+        """The correlation enricher (the one with state), if configured."""
         for enricher in self.enrichers:
             if isinstance(enricher, CorrelationEnricher):
-                return enricher.campaigns
-        return []
+                return enricher
+        return None
+
+    def local(self) -> LocalEnrichment:
+        """Refresh the constituency, build the intel index now and return everything but
+        correlation bound to that index, for worker processes forked after this call."""
+        self._refresh()
+        chosen: list[Enricher] = []
+        warned: Warned | None = None
+        for enricher in self.enrichers:
+            if isinstance(enricher, CorrelationEnricher):
+                continue
+            if isinstance(enricher, IntelEnricher):
+                index = enricher.index()
+                warned = index.warninglisted
+                chosen.append(IntelEnricher(index, enricher.entities))
+            else:
+                chosen.append(enricher)
+        self._freeze_new_index()
+        return LocalEnrichment(chosen, warned)
 
     def _entities_version(self) -> tuple[Any, ...]:
         with self.identity.store.read() as conn:

@@ -12,7 +12,7 @@ import gc
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
@@ -20,9 +20,18 @@ from cases.services import alerts as alert_store
 from cases.services.campaigns import record_campaigns
 from cases.services.identity import Principal, Role
 from cases.store import Store
-from collectors.parsers.base import peek
+from collectors.parsers.base import Parser, peek
 from collectors.registry import detect, parser
 from enrichment.correlation import Campaign
+from pukara.bulk import (
+    DOC,
+    Correlator,
+    Seen,
+    SplitEnrichment,
+    fold_rows,
+    mark_rows,
+    parse_chunks,
+)
 from pukara.core.config import Settings
 from pukara.core.schema import (
     Alert,
@@ -38,6 +47,7 @@ from pukara.core.schema import (
 BATCH_SIZE = 5000
 MAX_ERRORS = 1000
 GC_BATCHES = 2
+ROW_GC_BATCHES = 20  # the bulk path makes little cyclic garbage (rows are tuples)
 
 
 @dataclass(frozen=True)
@@ -104,19 +114,28 @@ class Pipeline:
 
     def records(self, report: RawReport) -> Iterator[Record | Skipped]:
         """Parse ``report`` with its named format, or the format its content shows."""
-        if report.format and report.format != "auto":
-            chosen = parser(report.format)
-        else:
-            chosen = detect(peek(report.stream), report.filename)  # type: ignore[arg-type]
-        report.format = chosen.name
+        chosen = self._parser(report)
         yield from chosen.parse(report)
         skipped = getattr(chosen, "skipped", None)
         if skipped:
             yield Skipped(dict(skipped))
 
+    @staticmethod
+    def _parser(report: RawReport) -> Parser:
+        if report.format and report.format != "auto":
+            chosen = parser(report.format)
+        else:
+            chosen = detect(peek(report.stream), report.filename)  # type: ignore[arg-type]
+        report.format = chosen.name
+        return chosen
+
     def ingest(self, report: RawReport, *, batch_size: int = BATCH_SIZE,
                progress: Callable[[int], None] | None = None) -> IngestResult:
         """Ingest a whole report, one committed transaction per batch.
+
+        A line-delimited report (``line_records`` parsers) on the embedded store goes
+        through :mod:`pukara.bulk`: parsed and enriched in worker processes, correlated and
+        written here, with the same rows as the path below.
 
         A bulk run manages the cyclic GC itself: automatic collections (which would walk
         millions of long-lived objects — index, correlation state — over and over) are off
@@ -128,6 +147,11 @@ class Pipeline:
         enabled = gc.isenabled()
         gc.disable()
         try:
+            split = self._split()
+            if split is not None and self.store.engine.dialect.name == "sqlite":
+                chosen = self._parser(report)
+                if getattr(chosen, "line_records", False):
+                    return self._ingest_rows(report, chosen.name, split, batch_size, progress)
             return self._ingest(report, batch_size, progress)
         finally:
             gc.unfreeze()
@@ -159,6 +183,73 @@ class Pipeline:
         if progress and batch:
             progress(len(batch))
         return result
+
+    def _split(self) -> SplitEnrichment | None:
+        if len(self.enrichers) != 1 or not isinstance(self.enrichers[0], SplitEnrichment):
+            return None
+        return self.enrichers[0]
+
+    def _ingest_rows(self, report: RawReport, parser_name: str, split: SplitEnrichment,
+                     batch_size: int, progress: Callable[[int], None] | None) -> IngestResult:
+        result = IngestResult()
+        indicators: list[Indicator] = []
+        correlation = split.correlation
+        rows: list[tuple[Any, ...]] = []
+        seen: list[Seen | None] = []
+        written = 0
+        chunks = parse_chunks(report, parser_name, split.local(),
+                              workers=self.settings.ingest_workers,
+                              bucket_seconds=self.settings.dedup_bucket_seconds,
+                              correlate=correlation is not None)
+        for parsed in chunks:
+            result.skipped += parsed.skipped
+            for record in parsed.others:
+                self._route(record, report, result, indicators, conn=None)
+            rows.extend(parsed.rows)
+            seen.extend(parsed.seen)
+            while len(rows) >= batch_size:
+                self._write_rows(rows[:batch_size], seen[:batch_size], correlation, result)
+                del rows[:batch_size], seen[:batch_size]
+                if progress:
+                    progress(batch_size)
+                written += 1
+                if written % ROW_GC_BATCHES == 0:  # the transactions' cyclic garbage, once
+                    gc.collect()
+                    gc.freeze()
+        if rows:
+            self._write_rows(rows, seen, correlation, result)
+            if progress:
+                progress(len(rows))
+        self._flush_indicators(indicators, result, conn=None)
+        return result
+
+    def _write_rows(self, rows: list[tuple[Any, ...]], seen: list[Seen | None],
+                    correlation: Correlator | None, result: IngestResult) -> None:
+        """Correlate, fold and store one batch of prepared rows in one transaction."""
+        with self.store.write() as conn, self._lock:
+            try:
+                if correlation is not None:
+                    where = [(i, s) for i, s in enumerate(seen) if s is not None]
+                    marks = correlation.stage_seen([s for _, s in where])
+                    rows = mark_rows(rows, [(where[p][0], key, campaign, entities)
+                                            for p, key, campaign, entities in marks])
+                outcome = alert_store.write_sqlite_rows(conn, fold_rows(rows), len(rows))
+                if self.campaigns is not None and self.campaigns.campaigns:
+                    record_campaigns(conn, self.campaigns.campaigns)
+                if correlation is not None:
+                    correlation.persist(conn)
+            except BaseException:
+                if correlation is not None:
+                    correlation.discard()
+                raise
+        result.accepted += outcome.accepted
+        result.duplicates += outcome.duplicates
+        if self.on_batch:
+            alerts = [Alert.model_validate_json(row[DOC]) for row in rows]
+            for alert, row in zip(alerts, rows, strict=True):
+                alert.raw = row[DOC + 1]
+            for listener in self.on_batch:
+                listener(alerts)
 
     def ingest_alerts(self, batch: list[Alert]) -> IngestResult:
         """Enrich and store alerts that were built in-process (replays, exercises)."""

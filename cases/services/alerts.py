@@ -46,13 +46,13 @@ class WriteOutcome:
     duplicates: int = 0
 
 
-_COLUMNS = (
+COLUMNS = (
     "fingerprint", "source", "source_ref", "entity_id", "title", "classification", "severity",
     "tlp", "status", "observed_at", "first_seen", "last_seen", "count", "hit_count",
     "exercise_id", "doc", "raw",
 )
-_SQLITE_UPSERT = (
-    f"INSERT INTO alerts ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+SQLITE_UPSERT = (
+    f"INSERT INTO alerts ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
     "ON CONFLICT (fingerprint) DO UPDATE SET count = alerts.count + excluded.count, "
     "last_seen = max(alerts.last_seen, excluded.last_seen)"
 )
@@ -71,7 +71,8 @@ def _hit_count(alert: Alert) -> int:
     return count
 
 
-def _sqlite_row(alert: Alert, fingerprint: str, count: int) -> tuple[Any, ...]:
+def sqlite_row(alert: Alert, fingerprint: str, count: int = 1) -> tuple[Any, ...]:
+    """The alert as one row of :data:`SQLITE_UPSERT` (column order :data:`COLUMNS`)."""
     seen = _sqlite_time(alert.observed_at)
     return (
         fingerprint, alert.source, alert.source_ref, alert.entity_id, alert.title,
@@ -142,13 +143,22 @@ def write_batch(conn: Connection, batch: Sequence[Alert], bucket_seconds: int) -
 
 def _write_sqlite(conn: Connection, folded: dict[str, tuple[Alert, int]],
                   received: int) -> WriteOutcome:
-    """SQLite fast path: one executemany; new rows are those above the previous max id.
+    rows = [sqlite_row(alert, key, count) for key, (alert, count) in folded.items()]
+    return write_sqlite_rows(conn, rows, received)
+
+
+def write_sqlite_rows(conn: Connection, rows: Sequence[tuple[Any, ...]],
+                      received: int) -> WriteOutcome:
+    """SQLite fast path for rows already built by :func:`sqlite_row` and folded (one row per
+    fingerprint, ``count`` = how many of the ``received`` alerts it stands for): one
+    executemany; new rows are those above the previous max id.
 
     Exact because SQLite write transactions are serialised (BEGIN IMMEDIATE).
     """
+    if not rows:
+        return WriteOutcome(duplicates=received)
     before = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM alerts").scalar_one()
-    rows = [_sqlite_row(alert, key, count) for key, (alert, count) in folded.items()]
-    conn.exec_driver_sql(_SQLITE_UPSERT, rows)
+    conn.exec_driver_sql(SQLITE_UPSERT, rows)
     new = conn.exec_driver_sql("SELECT count(*) FROM alerts WHERE id > ?", (before,)).scalar_one()
     return WriteOutcome(accepted=int(new), duplicates=received - int(new))
 
@@ -237,5 +247,5 @@ def summary(row: Any) -> dict[str, Any]:
     }
 
 
-__all__ = ["ALERT_STATUSES", "DISMISS_REASONS", "AlertService", "WriteOutcome", "summary",
-           "write_batch"]
+__all__ = ["ALERT_STATUSES", "COLUMNS", "DISMISS_REASONS", "SQLITE_UPSERT", "AlertService",
+           "WriteOutcome", "sqlite_row", "summary", "write_batch", "write_sqlite_rows"]

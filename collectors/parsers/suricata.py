@@ -270,6 +270,8 @@ class SuricataEveParser:
 
     name: ClassVar[str] = "suricata"
     priority: ClassVar[int] = 10
+    #: one independent record per line: large files are parsed in chunks, in parallel
+    line_records: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self.skipped: Counter[str] = Counter()

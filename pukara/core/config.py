@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     correlation_min_entities: int = 3
     correlation_window_hours: int = 24
     dedup_bucket_seconds: int = 3600
+    ingest_workers: int = Field(
+        default=0, ge=0,
+        description="processes that parse and enrich large line-delimited reports "
+        "(0 = one per CPU core; 1 = parse in the ingesting process)")
 
     @classmethod
     def settings_customise_sources(

@@ -113,6 +113,7 @@ def test_a_failing_write_undoes_the_staged_batch(built: Services,
     import pukara.pipeline as pipeline_module
 
     real = pipeline_module.alert_store.write_batch
+    real_rows = pipeline_module.alert_store.write_sqlite_rows
     with built.store.write() as conn:
         for number in (1, 2):
             built.pipeline.ingest_in(_report(number), conn)
@@ -120,10 +121,13 @@ def test_a_failing_write_undoes_the_staged_batch(built: Services,
     def broken(*args: object, **kwargs: object) -> object:
         raise RuntimeError("disk full (injected)")
 
+    # both writers: the Alert path's and the bulk path's (EVE reports take the latter)
     monkeypatch.setattr(pipeline_module.alert_store, "write_batch", broken)
+    monkeypatch.setattr(pipeline_module.alert_store, "write_sqlite_rows", broken)
     with pytest.raises(RuntimeError, match="injected"):
         built.pipeline.ingest(_report(3))
     assert _counts(built.store.engine) == (2, 2, 0, 2, 0)
     monkeypatch.setattr(pipeline_module.alert_store, "write_batch", real)
+    monkeypatch.setattr(pipeline_module.alert_store, "write_sqlite_rows", real_rows)
     built.pipeline.ingest(_report(3))
     assert _counts(built.store.engine) == (3, 3, 1, 3, 1)

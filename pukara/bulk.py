@@ -1,0 +1,267 @@
+"""Parsing and stateless enrichment of line-delimited reports, across processes.
+
+A report whose parser reads one independent record per line (``line_records = True``, e.g.
+Suricata EVE) is cut into chunks of whole lines. Each chunk is parsed and enriched
+(constituency, intel against one fixed index, YARA) in a forked worker process, which
+returns *compact* results: each alert's store row (:func:`cases.services.alerts.sqlite_row`)
+and its correlation input, not pydantic objects. Results come back in file order, with at most
+a few chunks in flight, so memory stays flat whatever the file size. Everything with state —
+correlation, the dedup fold, the store — stays in the calling process (see
+:meth:`pukara.pipeline.Pipeline.ingest`).
+
+A report that fits in one chunk, or ``workers == 1``, is handled in the calling process by
+the same code, so small and large reports give identical rows. Workers are forked after the
+intel index is built (and frozen out of the cyclic GC), so they share it copy-on-write and
+never touch the database. Line numbers of parse failures are those of the whole file.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing.pool import AsyncResult, Pool
+from typing import Any, BinaryIO, Protocol, runtime_checkable
+
+import orjson
+from sqlalchemy import Connection
+
+from cases.services.alerts import COLUMNS, sqlite_row
+from collectors.parsers.base import MAX_LINE_BYTES
+from collectors.registry import parser
+from pukara.core.schema import Alert, Hit, ParseFailure, RawReport, Record
+
+CHUNK_BYTES = 512 * 1024
+#: chunks queued per worker: enough that the workers keep parsing while this process
+#: correlates, writes and waits for a batch's commit (a batch is about 7 chunks of EVE)
+IN_FLIGHT_PER_WORKER = 8
+CORRELATION_BUCKET = 3600
+
+#: (entity_id, exercise_id or "", observed_at, fingerprint, correlation keys)
+Seen = tuple[str, str, datetime, str, tuple[str, ...]]
+
+
+class LocalStage(Protocol):
+    """The stateless enrichment the workers run (see ``LiveEnrichment.local``)."""
+
+    def enrich(self, alerts: list[Alert]) -> None:
+        """Annotate the alerts in place."""
+        ...
+
+    def correlation_keys(self, alert: Alert) -> tuple[str, ...]:
+        """The alert's correlation keys."""
+        ...
+
+
+class Correlator(Protocol):
+    """The stateful enricher the bulk path runs in this process."""
+
+    def stage_seen(self, seen: Sequence[Seen]) -> list[tuple[int, str, str, int]]:
+        """Record sightings; the (position, observable, campaign, entities) marks."""
+        ...
+
+    def persist(self, conn: Connection) -> None:
+        """Write what the staged batch keeps, in ``conn``'s transaction."""
+        ...
+
+    def discard(self) -> None:
+        """Undo a staged batch."""
+        ...
+
+
+@runtime_checkable
+class SplitEnrichment(Protocol):
+    """An enrichment the bulk path can split: stateless work for the worker processes
+    (``local()``) and a correlator kept here."""
+
+    @property
+    def correlation(self) -> Correlator | None:
+        """The stateful part."""
+        ...
+
+    def local(self) -> LocalStage:
+        """The stateless part, bound to the current intel index."""
+        ...
+
+
+@dataclass(slots=True)
+class Parsed:
+    """One chunk's results, in file order."""
+
+    rows: list[tuple[Any, ...]]
+    seen: list[Seen | None]
+    others: list[Record]
+    skipped: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    parser_name: str
+    source: str
+    filename: str
+    entity_id: str | None
+    exercise_id: str | None
+    received_at: datetime
+    local: LocalStage
+    bucket_seconds: int
+    correlate: bool
+
+
+#: the job the forked workers inherit (set only while a pool runs)
+_FORKED: dict[str, _Job] = {}
+
+
+def parse_chunks(report: RawReport, parser_name: str, local: LocalStage, *, workers: int,
+                 bucket_seconds: int, correlate: bool,
+                 chunk_bytes: int | None = None) -> Iterator[Parsed]:
+    """Parse and enrich ``report`` chunk by chunk, in ``workers`` processes (0 = one per CPU
+    core); yields each chunk's :class:`Parsed` in file order."""
+    job = _Job(parser_name, report.source, report.filename, report.entity_id,
+               report.exercise_id, report.received_at, local, bucket_seconds, correlate)
+    workers = workers or os.cpu_count() or 1
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
+    first = read_chunk(report.stream, chunk_bytes)
+    second = read_chunk(report.stream, chunk_bytes) if first else b""
+    if workers == 1 or not second or "fork" not in multiprocessing.get_all_start_methods():
+        line = 1
+        while first:
+            yield work_chunk(job, first, line)
+            line += first.count(b"\n")
+            first, second = second, (read_chunk(report.stream, chunk_bytes) if second else b"")
+        return
+    _FORKED["job"] = job
+    gc.collect()
+    gc.freeze()  # the workers share the index copy-on-write: keep the GC off its pages
+    pool = multiprocessing.get_context("fork").Pool(workers, initializer=gc.disable)
+    try:
+        yield from _ordered(pool, report.stream, (first, second), workers, chunk_bytes)
+    finally:
+        pool.terminate()
+        pool.join()
+        _FORKED.clear()
+
+
+def _ordered(pool: Pool, stream: BinaryIO, head: tuple[bytes, bytes], workers: int,
+             chunk_bytes: int) -> Iterator[Parsed]:
+    pending: deque[AsyncResult[Parsed]] = deque()
+    line = 1
+    for data in head:
+        pending.append(pool.apply_async(_work_forked, (data, line)))
+        line += data.count(b"\n")
+    while pending:
+        while len(pending) < workers * IN_FLIGHT_PER_WORKER:
+            data = read_chunk(stream, chunk_bytes)
+            if not data:
+                break
+            pending.append(pool.apply_async(_work_forked, (data, line)))
+            line += data.count(b"\n")
+        yield pending.popleft().get()
+
+
+def read_chunk(stream: BinaryIO, size: int) -> bytes:
+    """About ``size`` bytes of whole lines. A line longer than MAX_LINE_BYTES is cut as
+    :func:`collectors.parsers.base.iter_lines` cuts it, and its rest skipped."""
+    data = stream.read(size)
+    if not data or data.endswith(b"\n"):
+        return data
+    start = data.rfind(b"\n") + 1
+    line = data[start:] + stream.readline(MAX_LINE_BYTES + 1)
+    if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+        while True:
+            rest = stream.readline(MAX_LINE_BYTES)
+            if not rest or rest.endswith(b"\n"):
+                break
+        line = line[: MAX_LINE_BYTES + 1] + b"\n"
+    return data[:start] + line
+
+
+def _work_forked(data: bytes, first_line: int) -> Parsed:
+    return work_chunk(_FORKED["job"], data, first_line)
+
+
+def work_chunk(job: _Job, data: bytes, first_line: int) -> Parsed:
+    """Parse one chunk (its first line is ``first_line`` of the report), enrich its alerts
+    and turn them into store rows and correlation input."""
+    chosen = parser(job.parser_name)
+    report = RawReport(stream=io.BytesIO(data), source=job.source, filename=job.filename,
+                       entity_id=job.entity_id, format=job.parser_name,
+                       exercise_id=job.exercise_id, received_at=job.received_at)
+    alerts: list[Alert] = []
+    others: list[Record] = []
+    for record in chosen.parse(report):
+        if isinstance(record, Alert):
+            if job.entity_id is not None:
+                record.entity_id = job.entity_id
+            if job.exercise_id is not None:
+                record.exercise_id = job.exercise_id
+            alerts.append(record)
+        elif isinstance(record, ParseFailure) and record.line is not None:
+            others.append(record.model_copy(update={"line": record.line + first_line - 1}))
+        else:
+            others.append(record)
+    job.local.enrich(alerts)
+    rows: list[tuple[Any, ...]] = []
+    seen: list[Seen | None] = []
+    for alert in alerts:
+        fingerprint = alert.fingerprint(job.bucket_seconds)
+        rows.append(sqlite_row(alert, fingerprint))
+        if not job.correlate or alert.entity_id is None:
+            seen.append(None)
+            continue
+        if job.bucket_seconds != CORRELATION_BUCKET:
+            fingerprint = alert.fingerprint(CORRELATION_BUCKET)
+        seen.append((alert.entity_id, alert.exercise_id or "", alert.observed_at, fingerprint,
+                     job.local.correlation_keys(alert)))
+    skipped = getattr(chosen, "skipped", None)
+    return Parsed(rows, seen, others, sum(skipped.values()) if skipped else 0)
+
+
+DOC = COLUMNS.index("doc")
+HIT_COUNT = COLUMNS.index("hit_count")
+COUNT = COLUMNS.index("count")
+
+
+#: a correlation Hit as the alert document stores it (every field, in declared order)
+_CORRELATION_HIT = Hit(kind="correlation", source="correlation").model_dump(mode="json")
+
+
+def mark_rows(rows: list[tuple[Any, ...]],
+              marks: Iterable[tuple[int, str, str, int]]) -> list[tuple[Any, ...]]:
+    """Add correlation hits (row position, observable key, campaign key, entities) to the
+    rows' documents and hit counts, as ``CorrelationEnricher.stage`` adds them to Alerts."""
+    by_row: dict[int, list[dict[str, Any]]] = {}
+    for position, observable, campaign, entities in marks:
+        by_row.setdefault(position, []).append({
+            **_CORRELATION_HIT, "observable": observable,
+            "meta": {"campaign": campaign, "entities": entities}})
+    if not by_row:
+        return rows
+    rows = list(rows)
+    for position, hits in by_row.items():
+        row = rows[position]
+        doc = orjson.loads(row[DOC])
+        doc["hits"].extend(hits)
+        rows[position] = (*row[:HIT_COUNT], row[HIT_COUNT] + len(hits), *row[HIT_COUNT + 1:DOC],
+                          orjson.dumps(doc).decode(), *row[DOC + 1:])
+    return rows
+
+
+def fold_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """One row per fingerprint (the first one), its ``count`` the number of repeats."""
+    first: dict[str, tuple[Any, ...]] = {}
+    repeats: dict[str, int] = {}
+    for row in rows:
+        key = row[0]
+        if key in first:
+            repeats[key] = repeats.get(key, 1) + 1
+        else:
+            first[key] = row
+    for key, count in repeats.items():
+        row = first[key]
+        first[key] = (*row[:COUNT], count, *row[COUNT + 1:])
+    return list(first.values())

@@ -1,0 +1,152 @@
+"""The bulk path (pukara.bulk): worker processes parse and enrich, this process correlates and
+writes. It must store exactly what the in-process Alert path stores, on real EVE samples."""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import select
+
+from cases.store.tables import alerts
+from collectors.parsers import base
+from enrichment.intel import tables as intel_tables
+from enrichment.intel.store import IntelStore
+from pukara import bulk
+from pukara.core.config import load_settings
+from pukara.core.observables import ObservableType
+from pukara.core.schema import Indicator, IngestResult, RawReport
+from pukara.wiring import Services, build_services
+
+MUNTAHA = "suricata/Muntaha-Ghafoor-eve.json"
+CHANNELS = ("minsa", "sunat", "reniec")  # three entities report the same sensor file
+RECEIVED = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def _services(home: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> Services:
+    monkeypatch.setenv("PUKARA_HOME", str(home))
+    monkeypatch.setenv("PUKARA_INGEST_WORKERS", str(workers))
+    built = build_services(load_settings())
+    from pukara.core.schema import Entity
+
+    built.identity.upsert_entities(Entity(id=e, name=e.upper(), sector="government")
+                                   for e in CHANNELS)
+    IntelStore(built.store.engine).upsert([Indicator(
+        type=ObservableType.IPV4, value="34.95.113.255", source="test-feed",
+        event_uuid="5a1f0000-0000-4000-8000-000000000001", event_info="test event",
+        threat_level=1)])
+    return built
+
+
+def _report(path: Path, entity: str | None = None, fmt: str = "suricata") -> RawReport:
+    return RawReport(stream=io.BytesIO(path.read_bytes()), source="file", filename=path.name,
+                     entity_id=entity, format=fmt, received_at=RECEIVED)
+
+
+def _stored(built: Services) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
+    with built.store.read() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(select(alerts).order_by(alerts.c.id))]
+        campaigns = sorted(
+            (c.key, c.observable_key, tuple(c.entity_ids), len(c.alert_fingerprints))
+            for c in conn.execute(select(intel_tables.campaigns)))
+    for row in rows:
+        row.pop("id")
+        row["doc"] = orjson.loads(row["doc"])
+        if row["source"] == "correlation":  # campaign alerts: received when the batch ran
+            row["doc"].pop("received_at")
+        for hit in row["doc"]["hits"]:
+            hit.pop("matched_at", None)
+    return rows, campaigns
+
+
+def test_bulk_rows_equal_the_alert_path(tmp_path: Path, shared_data: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    sample = shared_data / MUNTAHA
+    reference = _services(tmp_path / "reference", monkeypatch, workers=1)
+    for entity in CHANNELS:
+        with reference.store.write() as conn:
+            reference.pipeline.ingest_in(_report(sample, entity), conn)
+    expected = _stored(reference)
+    reference.close()
+
+    monkeypatch.setattr(bulk, "CHUNK_BYTES", 16 * 1024)  # ~50 chunks: many forked tasks
+    parallel = _services(tmp_path / "parallel", monkeypatch, workers=2)
+    results = [parallel.pipeline.ingest(_report(sample, entity)) for entity in CHANNELS]
+    got = _stored(parallel)
+    parallel.close()
+
+    assert got == expected
+    rows, campaigns = got
+    assert [r.accepted + r.duplicates for r in results] == [1345 - 0 - results[0].skipped] * 3
+    assert len(campaigns) > 0 and all(c[2] == tuple(sorted(CHANNELS)) for c in campaigns)
+    hit_ips = {h["observable"] for r in rows for h in r["doc"]["hits"] if h["kind"] == "indicator"}
+    assert hit_ips == {"ipv4:34.95.113.255"}
+    assert any(h["kind"] == "correlation" for r in rows for h in r["doc"]["hits"])
+
+
+def test_forked_workers_do_the_parsing(pukara_home: Path, shared_data: Path) -> None:
+    built = build_services(load_settings())
+    local = built.pipeline.enrichers[0].local()  # type: ignore[attr-defined]
+    children: set[int] = set()
+    parsed = 0
+    for chunk in bulk.parse_chunks(_report(shared_data / MUNTAHA), "suricata", local,
+                                   workers=2, bucket_seconds=3600, correlate=False,
+                                   chunk_bytes=32 * 1024):
+        children.update(p.pid for p in multiprocessing.active_children())
+        parsed += len(chunk.rows) + chunk.skipped
+    built.close()
+    assert len(children) == 2
+    assert parsed == 1345
+    assert not multiprocessing.active_children()
+
+
+def test_failures_keep_their_file_line_numbers(pukara_home: Path, shared_data: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = (shared_data / MUNTAHA).read_bytes().splitlines(keepends=True)[:300]
+    bad = {7: b"not json\n", 150: b"[1, 2]\n", 151: b"\n", 299: b'{"event_type": 5}\n'}
+    body = b"".join(bad.get(n, line) for n, line in enumerate(lines, start=1))
+    monkeypatch.setattr(bulk, "CHUNK_BYTES", 2048)
+    monkeypatch.setenv("PUKARA_INGEST_WORKERS", "2")
+    built = build_services(load_settings())
+    result = built.pipeline.ingest(RawReport(stream=io.BytesIO(body), source="file",
+                                             filename="eve.json", format="suricata"))
+    built.close()
+    assert [(e.source, e.line) for e in result.errors] == [
+        ("eve.json", 7), ("eve.json", 150), ("eve.json", 299)]
+    assert result.rejected == 3
+    assert result.accepted + result.duplicates + result.skipped == 300 - 4
+
+
+def test_an_overlong_line_is_cut_like_the_line_reader_cuts_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(base, "MAX_LINE_BYTES", 64)
+    monkeypatch.setattr(bulk, "MAX_LINE_BYTES", 64)
+    body = b'{"a": 1}\n' + b"x" * 500 + b"\n" + b'{"b": 2}\n' + b"y" * 30
+    whole = list(base.iter_lines(RawReport(stream=io.BytesIO(body), source="t")))
+    stream = io.BytesIO(body)
+    chunks = []
+    while chunk := bulk.read_chunk(stream, 12):
+        chunks.append(chunk)
+    rebuilt = list(base.iter_lines(RawReport(stream=io.BytesIO(b"".join(chunks)), source="t")))
+    assert rebuilt == whole
+    assert [len(line) for _, line in whole] == [8, 65, 8, 30]
+    assert all(c.endswith(b"\n") for c in chunks[:-1])
+
+
+def test_a_small_report_stays_in_this_process(pukara_home: Path, shared_data: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUKARA_INGEST_WORKERS", "2")
+    built = build_services(load_settings())
+    started: list[int] = []
+    monkeypatch.setattr(bulk.multiprocessing, "get_context",
+                        lambda *a: started.append(1) or multiprocessing.get_context(*a))
+    result: IngestResult = built.pipeline.ingest(
+        _report(shared_data / "suricata/mkhairin-eve.json"))
+    built.close()
+    assert started == []
+    assert result.accepted > 0 and result.rejected == 0
