@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from datetime import UTC
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
@@ -17,7 +18,7 @@ from cases.store.tables import alerts
 from enrichment.correlation import Campaign
 from pukara.core.errors import InvalidInput
 from pukara.core.observables import ObservableType
-from pukara.core.schema import Alert, Observable, utcnow
+from pukara.core.schema import MAX_TITLE, Alert, Observable, construct, undetermined, utcnow
 from pukara.core.taxonomy import TLP, Severity
 
 SOURCE = "correlation"
@@ -38,20 +39,28 @@ def campaign_alert(campaign: Campaign) -> Alert:
     except (ValueError, InvalidInput):
         observables = []
     count = len(campaign.entity_ids)
-    return Alert(
-        source=SOURCE,
-        source_ref=campaign.key,
-        title=f"National campaign: {campaign.observable} seen at {count} entities",
-        severity=Severity.HIGH if count < 10 else Severity.CRITICAL,
-        tlp=TLP.AMBER,
-        observed_at=campaign.first_seen,
-        received_at=utcnow(),
-        signature="cross-entity correlation",
-        signature_id=campaign.key,
-        observables=observables,
-        extra={"campaign": campaign.as_dict(), "entities": count},
-        exercise_id=campaign.exercise_id or None,
-    )
+    return construct(Alert, {  # every field ours and typed (checked against Alert(...) in tests)
+        "source": SOURCE,
+        "source_ref": campaign.key,
+        "entity_id": None,
+        "title": f"National campaign: {campaign.observable} seen at {count} entities"[:MAX_TITLE],
+        "description": "",
+        "classification": undetermined(),
+        "severity": Severity.HIGH if count < 10 else Severity.CRITICAL,
+        "tlp": TLP.AMBER,
+        "observed_at": campaign.first_seen.astimezone(UTC),
+        "received_at": utcnow(),
+        "signature": "cross-entity correlation",
+        "signature_id": campaign.key,
+        "flow": None,
+        "observables": observables,
+        "attachments": [],
+        "hits": [],
+        "tags": [],
+        "extra": {"campaign": campaign.as_dict(), "entities": count},
+        "raw": None,
+        "exercise_id": campaign.exercise_id or None,
+    })
 
 
 def record_campaigns(conn: Connection, campaigns: Iterable[Campaign]) -> int:

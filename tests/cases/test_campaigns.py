@@ -45,3 +45,19 @@ def test_campaign_alerts_are_inserted_then_refreshed(pukara_home: Path) -> None:
     assert refreshed.last_seen == T0 + timedelta(minutes=4)
     assert rows[campaign_fingerprint(domain)].count == 3
     assert rows[campaign_fingerprint(drill)].exercise_id == "drill-1"
+
+
+def test_the_campaign_alert_is_what_a_validated_alert_would_be() -> None:
+    from cases.services.campaigns import campaign_alert
+    from pukara.core.schema import Alert
+
+    for campaign in (_campaign("ipv4:203.0.113.7", ["a", "b", "c"]),
+                     _campaign("indicator:domain:bad.example", list("abcdefghijkl"), "drill"),
+                     _campaign("not-a-type:thing", ["a", "b", "c"])):
+        built = campaign_alert(campaign)
+        validated = Alert.model_validate(built.model_dump())
+        assert built.model_dump() == validated.model_dump()
+    assert built.observables == [] and validated.severity == "high"
+    grown = campaign_alert(_campaign("indicator:domain:bad.example", list("abcdefghijkl")))
+    assert grown.severity == "critical"
+    assert [o.key for o in grown.observables] == ["domain:bad.example"]
