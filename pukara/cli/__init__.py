@@ -2,6 +2,11 @@
 
 Every listing or report command accepts ``--json`` and then prints exactly one JSON
 document on stdout; errors go to stderr with a non-zero exit.
+
+Start-up imports only the module of the command being run: ``COMMANDS`` names every
+command's module(s) and one-line help, so ``pukara --help`` lists every command without
+importing any of them (tests/cli/test_lazy_commands.py keeps the table equal to what the
+modules register).
 """
 
 from __future__ import annotations
@@ -11,53 +16,86 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NamedTuple
 
-from pukara.cli.output import fail, safe_text
 from pukara.core.errors import PukaraError
 
+
+class Command(NamedTuple):
+    """One top-level command: the modules whose ``register`` builds it, and its help line."""
+
+    modules: tuple[str, ...]
+    help: str
+
+
+#: every top-level command in listing order; a module registering several commands
+#: (``backup``: backup and restore) or adding to another's (``export``: case export)
+#: is named under each command it builds
+COMMANDS: dict[str, Command] = {
+    "init": Command(("init",), "create the home folder and the database"),
+    "entity": Command(("entity",), "the constituency registry"),
+    "user": Command(("user",), "accounts of the national center"),
+    "serve": Command(("serve",), "run the entity HTTP API"),
+    "ingest": Command(("ingest",), "ingest files or folders"),
+    "watch": Command(("watch",), "ingest a spool folder or a Maildir as it fills"),
+    "alerts": Command(("alerts",), "the alert queue"),
+    "case": Command(("case", "export"), "national incidents (cases)"),
+    "search": Command(("search",), "search alerts and cases"),
+    "advisory": Command(("advisory",), "advisories for the constituency"),
+    "intel": Command(("intel",), "threat intelligence: indicators, warninglists"),
+    "scan": Command(("scan",), "scan files and folders with YARA rules"),
+    "audit": Command(("audit",), "the tamper-evident audit log"),
+    "backup": Command(("backup",), "back up the database and evidence store"),
+    "restore": Command(("backup",), "restore a backup into an empty home, then verify every "
+                                    "evidence file and the audit chain"),
+    "playbook": Command(("playbook",), "incident playbooks on cases"),
+    "demo": Command(("demo",), "run the platform on a demo home"),
+    "exercise": Command(("exercise",), "simulation exercises"),
+    "tui": Command(("tui",), "open the analysts' terminal UI"),
+}
+
 #: command-group modules under pukara.cli, each exposing register(subparsers)
-GROUPS = (
-    "init",
-    "entity",
-    "user",
-    "serve",
-    "ingest",
-    "watch",
-    "alerts",
-    "case",
-    "export",
-    "search",
-    "advisory",
-    "intel",
-    "scan",
-    "audit",
-    "backup",
-    "playbook",
-    "demo",
-    "exercise",
-    "tui",
-)
+GROUPS = tuple(dict.fromkeys(module for command in COMMANDS.values()
+                             for module in command.modules))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser with every command group registered."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser: every command group, or, given the arguments it will parse, only
+    their command's modules.
+
+    The other commands are then bare entries carrying their help line, so ``--help`` and
+    argparse's errors read the same while only the command being run is imported.
+    """
     parser = argparse.ArgumentParser(prog="pukara", description=__doc__.splitlines()[0])
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for group in GROUPS:
-        try:
-            module = importlib.import_module(f"pukara.cli.{group}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"pukara.cli.{group}":
-                raise
+    if argv is None:
+        wanted = set(GROUPS)
+    else:
+        command = COMMANDS.get(command_of(argv) or "")
+        wanted = set(command.modules) if command else set()
+    registered: set[str] = set()
+    for name, entry in COMMANDS.items():
+        if entry.modules[0] not in wanted:
+            subparsers.add_parser(name, help=entry.help)
             continue
-        module.register(subparsers)
+        for group in entry.modules:
+            if group not in registered:
+                importlib.import_module(f"pukara.cli.{group}").register(subparsers)
+                registered.add(group)
     return parser
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command argparse will pick: the first argument that is not an option."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(arguments).parse_args(arguments)
+    from pukara.cli.output import fail, safe_text  # rich: not needed for --help or usage errors
+
     try:
         code: int = args.handler(args)
     except PukaraError as exc:
