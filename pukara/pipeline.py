@@ -47,7 +47,6 @@ from pukara.core.schema import (
 BATCH_SIZE = 5000
 MAX_ERRORS = 1000
 GC_BATCHES = 2
-ROW_GC_BATCHES = 20  # the bulk path makes little cyclic garbage (rows are tuples)
 
 
 @dataclass(frozen=True)
@@ -196,7 +195,6 @@ class Pipeline:
         correlation = split.correlation
         rows: list[tuple[Any, ...]] = []
         seen: list[Seen | None] = []
-        written = 0
         chunks = parse_chunks(report, parser_name, split.local(),
                               workers=self.settings.ingest_workers,
                               bucket_seconds=self.settings.dedup_bucket_seconds,
@@ -212,10 +210,8 @@ class Pipeline:
                 del rows[:batch_size], seen[:batch_size]
                 if progress:
                     progress(batch_size)
-                written += 1
-                if written % ROW_GC_BATCHES == 0:  # the transactions' cyclic garbage, once
-                    gc.collect()
-                    gc.freeze()
+                gc.collect(0)  # this batch's cyclic garbage (transactions); state survives,
+                gc.freeze()  # and is moved out of the GC's way so no collection walks it again
         if rows:
             self._write_rows(rows, seen, correlation, result)
             if progress:
