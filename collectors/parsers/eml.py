@@ -2,11 +2,12 @@
 
 One IncidentReport per message: title = Subject, description = the text body (plus a listing
 of the attachments), classification from an ``rsit:`` tag or ``class/type`` in the subject or
-body (else other/undetermined), reporter = the From address, detected_at = Date (else when the
-message was received). Observables are extracted from subject and body, defanged forms
-understood. Attachments get a sanitised file name and a size cap; zip attachments are listed
-and hashed member by member, never written out, within caps on entries, total uncompressed
-size and compression ratio; overlapping entries are refused with ``zipfile.BadZipFile``.
+body (else other/undetermined), reporter = the From address, detected_at = Date (else, or when
+Date is more than DATE_SKEW in the future, when the message was received). Observables are
+extracted from subject and body, defanged forms understood. Attachments get a sanitised file
+name and a size cap; zip attachments are listed and hashed member by member, never written
+out, within caps on entries, total uncompressed size and compression ratio; overlapping
+entries are refused with ``zipfile.BadZipFile``.
 
 The parser records ``reporter`` from From but never decides the entity: ``report.entity_id``
 comes from the authenticated channel (SECURITY D10).
@@ -20,7 +21,7 @@ import io
 import re
 import zipfile
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from html.parser import HTMLParser
@@ -49,6 +50,8 @@ MAX_HEADER_BYTES = 64 * 1024
 MAX_MULTIPARTS = 50
 MAX_DEPTH = 20
 MAX_PARTS = 500
+#: a Date header later than receipt by more than this is a wrong clock: receipt time is used
+DATE_SKEW = timedelta(minutes=5)
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
 MAX_OBSERVABLES = 1000
 MAX_ZIP_ENTRIES = 1000
@@ -356,7 +359,11 @@ class _Reader:
         except (ValueError, TypeError, IndexError):
             return self.report.received_at
         stamp = getattr(value, "datetime", None)
-        return stamp if isinstance(stamp, datetime) else self.report.received_at
+        if not isinstance(stamp, datetime):
+            return self.report.received_at
+        if stamp.tzinfo is not None and stamp > self.report.received_at + DATE_SKEW:
+            return self.report.received_at  # a sender's wrong clock must not refuse the report
+        return stamp
 
     def _reporter(self) -> str | None:
         """The From address as written (recorded, never trusted for entity attribution)."""

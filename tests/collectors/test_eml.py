@@ -98,7 +98,7 @@ def constructed_mail(
     message["From"] = sender
     message["To"] = "cert@cnsd.gob.pe"
     message["Subject"] = subject
-    message["Date"] = "Mon, 23 Nov 2026 08:15:00 -0500"
+    message["Date"] = "Mon, 23 Nov 2026 03:15:00 -0500"  # before RECEIVED
     message.set_content(body)
     return message
 
@@ -120,7 +120,7 @@ def test_constructed_defanged_observables_and_rsit_tag() -> None:
         "cve:CVE-2024-3094",
     ]
     assert str(report.classification) == "fraud/phishing"
-    assert report.detected_at == datetime(2026, 11, 23, 13, 15, tzinfo=UTC)
+    assert report.detected_at == datetime(2026, 11, 23, 8, 15, tzinfo=UTC)
 
 
 def test_classify_class_slash_type() -> None:
@@ -259,3 +259,14 @@ def test_rfc2047_encoded_filename_with_path_is_sanitised() -> None:
     assert [a.filename for a in report.attachments] == ["passwd"]
     assert report.attachments[0].data == b"root"
     assert report.description.startswith("hola\n\nAttachments:\n- passwd (application/octet-stream")
+
+
+def test_a_date_in_the_future_falls_back_to_receipt_time() -> None:
+    ahead = constructed_mail("Ransomware en el servidor de archivos.")
+    del ahead["Date"]
+    ahead["Date"] = "Mon, 23 Nov 2026 09:06:00 +0000"  # 6 minutes after RECEIVED
+    assert one_report(ahead.as_bytes()).detected_at == RECEIVED
+    close = constructed_mail("Ransomware en el servidor de archivos.")
+    del close["Date"]
+    close["Date"] = "Mon, 23 Nov 2026 09:04:00 +0000"  # within the 5-minute skew
+    assert one_report(close.as_bytes()).detected_at == datetime(2026, 11, 23, 9, 4, tzinfo=UTC)
