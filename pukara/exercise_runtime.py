@@ -4,7 +4,9 @@ The exercise engine never imports the pipeline or the server (ARCHITECTURE, "Exe
 inject through the front door"): this module hands it ``pipeline.ingest`` as ``deliver`` and
 the intel store, and — when bots play — serves the real entity API on 127.0.0.1 (an
 ephemeral port, uvicorn in a thread) with the incident service wrapped so submissions made
-with a run's participant tokens carry the run's ``exercise_id``.
+with a run's participant tokens carry the run's ``exercise_id``. ``run`` plays one run to its
+end (``pukara exercise run``); :class:`RuntimeControl` plays runs started from a long-lived
+process (the analyst API of ``pukara serve``).
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+from sqlalchemy import select
 
 from cases.services import audit
 from enrichment.intel.store import IntelStore
 from playbooks.exercises import runs
 from playbooks.exercises.bots import BotSwarm
 from playbooks.exercises.engine import ExerciseEngine, wait
-from playbooks.exercises.model import Scenario
+from playbooks.exercises.model import Scenario, Status
 from playbooks.exercises.participants import issue_tokens, revoke_tokens
 from playbooks.exercises.scoring import scoreboard
+from playbooks.exercises.tables import exercises
 from pukara.server import build_api
 from pukara.wiring import Services
 
@@ -141,3 +145,89 @@ def summary(services: Services, exercise_id: str, swarm: BotSwarm | None) -> dic
         "bot_request_seconds": percentiles(swarm.latencies if swarm else []),
         "bot_errors": swarm.errors[:20] if swarm else [],
     }
+
+
+class RuntimeControl:
+    """Plays runs for a long-lived process: one engine (``deliver`` = the real pipeline)
+    started on first use, the real entity API on loopback for bots, one bot swarm per run,
+    stopped and its tokens revoked when the run ends or the control closes."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.engine: ExerciseEngine | None = None
+        self.api: ApiServer | None = None
+        self.swarms: dict[str, BotSwarm] = {}
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+
+    def _engine(self) -> ExerciseEngine:
+        with self._lock:
+            if self.engine is None:
+                self.engine = build_engine(self.services)
+                self.engine.start()
+            return self.engine
+
+    def follow_live_runs(self) -> None:
+        """Start the engine when the store holds a RUNNING or PAUSED run (after a restart
+        it goes on with it; bots of a run started before the restart do not)."""
+        live = (Status.RUNNING.value, Status.PAUSED.value)
+        with self.services.store.read() as conn:
+            found = conn.execute(select(exercises.c.id)
+                                 .where(exercises.c.status.in_(live)).limit(1)).first()
+        if found is not None:
+            self._engine()
+
+    def launch(self, exercise_id: str, bots: list[str], actor: audit.Actor) -> None:
+        """Bots (if any) first, then the run's start through the engine."""
+        engine = self._engine()
+        if bots:
+            with self._lock:
+                if self.api is None:
+                    self.api = start_api(self.services)
+                url = self.api.url
+            tokens = issue_tokens(self.services.identity, self.services.store, exercise_id,
+                                  bots)
+            swarm = BotSwarm(self.services.store, exercise_id, url, tokens)
+            with self._lock:
+                self.swarms[exercise_id] = swarm
+            swarm.start()
+            threading.Thread(target=self._retire, args=(exercise_id,), daemon=True,
+                             name=f"exercise-bots-{exercise_id}").start()
+        engine.transition(exercise_id, "start", actor)
+
+    def _retire(self, exercise_id: str) -> None:
+        """Once the run ends, stop its bots and revoke its tokens."""
+        while not self._closing.wait(0.5):
+            with self.services.store.read() as conn:
+                status = runs.row(conn, exercise_id)["status"]
+            if status in (Status.FINISHED.value, Status.CANCELED.value):
+                self._stop_swarm(exercise_id)
+                return
+
+    def _stop_swarm(self, exercise_id: str) -> None:
+        with self._lock:
+            swarm = self.swarms.pop(exercise_id, None)
+        if swarm is not None:
+            swarm.stop()
+            with self.services.store.write() as conn:
+                revoke_tokens(conn, exercise_id)
+
+    def transition(self, exercise_id: str, action: str, actor: audit.Actor) -> str:
+        """pause|resume|abort applied by the engine at once (abort is the kill switch);
+        an unknown run is NotFound before any engine starts."""
+        with self.services.store.read() as conn:
+            runs.row(conn, exercise_id)
+        return self._engine().transition(exercise_id, action, actor).value
+
+    def close(self) -> None:
+        """Bots, then the engine, then the API server (runs stay as stored)."""
+        self._closing.set()
+        for exercise_id in list(self.swarms):
+            self._stop_swarm(exercise_id)
+        with self._lock:
+            engine, self.engine = self.engine, None
+            api, self.api = self.api, None
+        if engine is not None:
+            engine.stop()
+        if api is not None:
+            api.stop()

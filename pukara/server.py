@@ -7,13 +7,15 @@ uploads and unreferenced blobs, identity, incidents, the live pipeline) and hand
 enricher) inside the API's write transaction.
 Submissions through the API go through the same automatic case opening as the other intake
 channels. ``app_factory`` is the same for
-``uvicorn --factory`` (settings from ``PUKARA_HOME`` and ``PUKARA_*``). ``PUKARA_FAULT``
-arms the crash hooks of the idempotency layer (crash tests only).
+``uvicorn --factory`` (settings from ``PUKARA_HOME`` and ``PUKARA_*``); ``pukara serve`` runs
+:func:`pukara.exercise_routes.app_factory`, this app plus the analyst exercise routes.
+``PUKARA_FAULT`` arms the crash hooks of the idempotency layer (crash tests only).
 """
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from fastapi import FastAPI
@@ -85,11 +87,16 @@ def build_api(services: Services, *, faults: FaultHooks | None = None) -> FastAP
     return app
 
 
-def build_app(settings: Settings | None = None) -> FastAPI:
-    """The API over freshly built services; the store closes with the app."""
+def build_app(settings: Settings | None = None, *,
+              extend: Callable[[FastAPI, Services], None] | None = None) -> FastAPI:
+    """The API over freshly built services; the store closes with the app. ``extend`` adds
+    what a layer above the server serves (its shutdown handlers run before the store
+    closes)."""
     services = build_services(settings)
     gc.freeze()  # start-up objects live as long as the server: keep them out of GC passes
     app = build_api(services, faults=FaultHooks.from_env())
+    if extend is not None:
+        extend(app, services)
     app.router.add_event_handler("shutdown", services.close)
     return app
 

@@ -1,4 +1,4 @@
-"""``pukara serve --host H --port P``: the entity API under uvicorn.
+"""``pukara serve --host H --port P``: the entity and analyst API under uvicorn.
 
 Slow clients cannot hold the server (SECURITY C6): a connection must deliver a complete
 request head (request line and headers) within ``--header-timeout`` seconds of connecting or
@@ -17,9 +17,9 @@ from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-#: the composition root's factory, named rather than imported (pukara.cli and pukara.server
-#: are sibling top-layer modules that do not import each other)
-APP_FACTORY = "pukara.server:app_factory"
+#: the served app's factory (the server's app plus the analyst exercise routes), named
+#: rather than imported: uvicorn imports it as it starts
+APP_FACTORY = "pukara.exercise_routes:app_factory"
 DEFAULT_KEEP_ALIVE = 5
 DEFAULT_HEADER_TIMEOUT = 10.0
 DEFAULT_CONCURRENCY = 200

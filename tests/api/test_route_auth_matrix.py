@@ -4,12 +4,15 @@ Two checks per route: declarative (the route's dependency tree includes
 ``current_principal``) and behavioural (every method answers 401 without a token, with the
 one uniform body). The declarative check is what catches a new route added without the
 dependency even though the gate would still cover it; the test proves it by adding one.
+The app checked is the one ``pukara serve`` runs (the server's app plus the exercise routes).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from fastapi.testclient import TestClient
@@ -17,15 +20,29 @@ from starlette.routing import Route
 
 from cases.api.auth import PUBLIC_PATHS, current_principal
 from cases.api.problems import UNAUTHORIZED_DETAIL
+from pukara.exercise_routes import build_served_app
 from tests.api.conftest import ApiEnv, Principals
 
 SAMPLE_PATH_VALUES = {"incident_id": "8d3c1c55-7d7b-4c6e-9a51-3f1d9b8f0f11",
                       "alert_id": "999999", "ref": "CASE-2026-999999",
                       "task_id": "no-such-task", "key": "no-such-group",
                       "entity_id": "no-such-entity",
-                      "run": "8d3c1c55-0000-4c6e-9a51-3f1d9b8f0f11", "step": "contain"}
+                      "run": "8d3c1c55-0000-4c6e-9a51-3f1d9b8f0f11", "step": "contain",
+                      "exercise_id": "ransomware-health-20260101000000-0000"}
 UNAUTHORIZED_BODY = {"type": "urn:pukara:problem:unauthorized", "title": "Unauthorized",
                      "status": 401, "detail": UNAUTHORIZED_DETAIL, "errors": []}
+
+
+def served_app(api_env: ApiEnv) -> FastAPI:
+    """A fresh app as ``pukara serve`` builds it, on this home."""
+    return build_served_app(api_env.settings)
+
+
+@pytest.fixture
+def client(api_env: ApiEnv) -> Iterator[TestClient]:
+    """A TestClient on the served app (exercise routes included)."""
+    with TestClient(served_app(api_env), raise_server_exceptions=False) as test_client:
+        yield test_client
 
 
 def _calls(dependant: Any) -> set[Any]:
@@ -77,7 +94,7 @@ def test_public_allow_list_is_only_healthz(client: TestClient) -> None:
 
 
 def test_every_route_of_the_app_is_guarded(api_env: ApiEnv) -> None:
-    app = api_env.app()
+    app = served_app(api_env)
     paths = {r.path for r in routes_of(app)}
     assert {"/api/v1/incidents", "/api/v1/incidents/{incident_id}",
             "/api/v1/incidents/{incident_id}/updates", "/api/v1/incidents/{incident_id}/evidence",
@@ -129,7 +146,7 @@ def test_unknown_paths_are_401_not_404_without_a_token(client: TestClient,
 
 
 def test_the_check_flags_a_new_unauthenticated_route(api_env: ApiEnv) -> None:
-    app = api_env.app()
+    app = served_app(api_env)
     assert unguarded_routes(app) == []
 
     @app.get("/api/v1/forgotten")
@@ -183,6 +200,17 @@ ANALYST_CALLS: dict[tuple[str, str], tuple[dict[str, Any], int]] = {
     ("POST", f"{A}/playbook-runs/{{run}}/steps/{{step}}/approve"): (
         {"json": {"comment": "ok"}}, 404),
     ("POST", f"{A}/playbook-runs/{{run}}/steps/{{step}}/retry"): ({}, 404),
+    ("GET", f"{A}/exercises"): ({}, 200),
+    ("POST", f"{A}/exercises"): (
+        {"json": {"scenario": "no-such-scenario", "speed": 600, "bots": []}}, 422),
+    ("GET", f"{A}/exercises/{{exercise_id}}"): ({}, 404),
+    ("POST", f"{A}/exercises/{{exercise_id}}/pause"): ({}, 404),
+    ("POST", f"{A}/exercises/{{exercise_id}}/resume"): ({}, 404),
+    ("POST", f"{A}/exercises/{{exercise_id}}/abort"): ({}, 404),
+    ("POST", f"{A}/exercises/{{exercise_id}}/scores"): (
+        {"json": {"entity": "entidad-a", "expectation": None, "points": 5,
+                  "comment": "informe a tiempo"}}, 404),
+    ("GET", f"{A}/exercises/{{exercise_id}}/report"): ({}, 404),
 }
 
 

@@ -52,7 +52,8 @@ Routes this client expects (all JSON unless said; ``q`` is the search syntax)::
                                                  "comment"} → the status
     GET   /api/v1/analyst/exercises/{id}/report          → the Markdown report (text)
 
-The exercise routes are not served yet: until they are, these calls answer 404 (NotFound).
+The exercise routes are served by ``pukara serve`` (:mod:`pukara.exercise_routes`); the
+server's exercise control plays the runs they start, as the local TUI's does.
 
 Run and step views are ``PlaybookEngine.run_view`` (``playbooks.runs.run_view``); the
 server acts as the token's principal (its role decides approvals) and every change goes
@@ -278,7 +279,7 @@ class RemoteClient:
             "GET", "/search", params={"q": text, "limit": limit})
         return result
 
-    # -- exercises (routes documented above; not served yet) --------------------------
+    # -- exercises (routes documented above) -----------------------------------------
     def exercises(self) -> dict[str, Any]:
         """GET exercises."""
         result: dict[str, Any] = self._json("GET", "/exercises")
