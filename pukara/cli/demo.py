@@ -74,7 +74,7 @@ def _serve_in_background_and_open_tui(settings: Settings, services: Services, ho
     """The analysts' view: the TUI in front, the entity API behind it on loopback."""
     import uvicorn
 
-    from pukara.cli.tui import ExerciseRuntimeControl
+    from pukara.cli.tui import runtime_control
     from pukara.server import build_app
     from tui.app import PukaraApp
     from tui.client.local import LocalClient
@@ -83,7 +83,7 @@ def _serve_in_background_and_open_tui(settings: Settings, services: Services, ho
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, name="pukara-demo-api", daemon=True)
     thread.start()
-    client = LocalClient(services, exercise_control=ExerciseRuntimeControl(services))
+    client = LocalClient(services, exercise_control=runtime_control(services))
     try:
         client.exercise_start(REHEARSAL, REHEARSAL_SPEED, ["all"])
     except PukaraError as exc:

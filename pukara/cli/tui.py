@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import threading
 from multiprocessing import resource_tracker
 from typing import TYPE_CHECKING
 
 from pukara.core.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from cases.services.audit import Actor
-    from playbooks.exercises.bots import BotSwarm
-    from playbooks.exercises.engine import ExerciseEngine
-    from pukara.exercise_runtime import ApiServer
+    from pukara.exercise_runtime import RuntimeControl
     from pukara.wiring import Services
     from tui.client.base import CaseClient
 
@@ -51,7 +47,7 @@ def make_client(args: argparse.Namespace) -> CaseClient:
     from tui.client.local import LocalClient
 
     built = build_services()
-    return LocalClient(built, exercise_control=ExerciseRuntimeControl(built))
+    return LocalClient(built, exercise_control=runtime_control(built))
 
 
 def run_tui(args: argparse.Namespace) -> int:
@@ -68,87 +64,14 @@ def run_tui(args: argparse.Namespace) -> int:
     return 0
 
 
-class ExerciseRuntimeControl:
-    """The TUI's :class:`tui.client.base.ExerciseControl` on :mod:`pukara.exercise_runtime`:
-    one engine (``deliver`` = the real pipeline) started on first use, the real entity API
-    on loopback for bots, one bot swarm per run, stopped and its tokens revoked when the
-    run ends or the TUI closes. ``pukara demo`` can hand the same object to its client."""
+def runtime_control(services: Services) -> RuntimeControl:
+    """The TUI's :class:`tui.client.base.ExerciseControl`: the same
+    :class:`pukara.exercise_runtime.RuntimeControl` ``pukara serve`` runs for remote TUIs.
+    ``pukara demo`` hands the same object to its client."""
+    from pukara.exercise_runtime import RuntimeControl
 
-    def __init__(self, services: Services) -> None:
-        # Start multiprocessing's resource tracker now, before Textual replaces
-        # sys.stderr (its fileno() is then invalid and the YARA compiler's isolated child,
-        # started from an inject's thread, would fail with "bad value(s) in fds_to_keep").
-        resource_tracker.ensure_running()
-        self.services = services
-        self.engine: ExerciseEngine | None = None
-        self.api: ApiServer | None = None
-        self.swarms: dict[str, BotSwarm] = {}
-        self._lock = threading.Lock()
-        self._closing = threading.Event()
-
-    def _engine(self) -> ExerciseEngine:
-        from pukara.exercise_runtime import build_engine
-
-        with self._lock:
-            if self.engine is None:
-                self.engine = build_engine(self.services)
-                self.engine.start()
-            return self.engine
-
-    def launch(self, exercise_id: str, bots: list[str], actor: Actor) -> None:
-        """Bots (if any) first, then the run's start through the engine."""
-        from playbooks.exercises.bots import BotSwarm
-        from playbooks.exercises.participants import issue_tokens
-        from pukara.exercise_runtime import start_api
-
-        engine = self._engine()
-        if bots:
-            with self._lock:
-                if self.api is None:
-                    self.api = start_api(self.services)
-            tokens = issue_tokens(self.services.identity, self.services.store, exercise_id,
-                                  bots)
-            swarm = BotSwarm(self.services.store, exercise_id, self.api.url, tokens)
-            self.swarms[exercise_id] = swarm
-            swarm.start()
-            threading.Thread(target=self._retire, args=(exercise_id,), daemon=True,
-                             name=f"exercise-bots-{exercise_id}").start()
-        engine.transition(exercise_id, "start", actor)
-
-    def _retire(self, exercise_id: str) -> None:
-        """Once the run ends, stop its bots and revoke its tokens (``close`` does it
-        when the TUI quits first)."""
-        from playbooks.exercises import runs
-
-        while not self._closing.wait(0.5):
-            with self.services.store.read() as conn:
-                status = runs.row(conn, exercise_id)["status"]
-            if status in ("FINISHED", "CANCELED"):
-                self._stop_swarm(exercise_id)
-                return
-
-    def _stop_swarm(self, exercise_id: str) -> None:
-        from playbooks.exercises.participants import revoke_tokens
-
-        with self._lock:
-            swarm = self.swarms.pop(exercise_id, None)
-        if swarm is not None:
-            swarm.stop()
-            with self.services.store.write() as conn:
-                revoke_tokens(conn, exercise_id)
-
-    def transition(self, exercise_id: str, action: str, actor: Actor) -> str:
-        """pause|resume|abort applied by the engine at once (abort is the kill switch)."""
-        return self._engine().transition(exercise_id, action, actor).value
-
-    def close(self) -> None:
-        """Bots, then the engine, then the API server (runs stay as stored)."""
-        self._closing.set()
-        for exercise_id in list(self.swarms):
-            self._stop_swarm(exercise_id)
-        if self.engine is not None:
-            self.engine.stop()
-            self.engine = None
-        if self.api is not None:
-            self.api.stop()
-            self.api = None
+    # Start multiprocessing's resource tracker now, before Textual replaces sys.stderr (its
+    # fileno() is then invalid and the YARA compiler's isolated child, started from an
+    # inject's thread, would fail with "bad value(s) in fds_to_keep").
+    resource_tracker.ensure_running()
+    return RuntimeControl(services)

@@ -2,7 +2,7 @@
 
 The live test plays the shipped ``ransomware-health`` scenario at 600× with its bot: the
 real engine (the pipeline as ``deliver``) and the real entity API on 127.0.0.1, built by
-the same :class:`pukara.cli.tui.ExerciseRuntimeControl` ``pukara tui`` uses. The store is the
+the same :func:`pukara.cli.tui.runtime_control` ``pukara tui`` uses. The store is the
 TUI tests' one (see conftest): minsa is its only health entity, so the only participant.
 Waits poll with a limit; nothing asserts how fast anything is.
 
@@ -33,7 +33,7 @@ from playbooks.exercises.bots import plan
 from playbooks.exercises.loader import load_scenario, shipped_scenarios
 from playbooks.exercises.scoring import add_manual_score
 from playbooks.exercises.tables import exercise_injects, exercises
-from pukara.cli.tui import ExerciseRuntimeControl
+from pukara.cli.tui import runtime_control
 from pukara.core.config import load_settings
 from pukara.core.errors import Conflict
 from pukara.wiring import Services, build_services
@@ -98,7 +98,7 @@ async def test_start_pause_resume_score_report_abort(services: Services) -> None
     scenario = load_scenario(shipped_scenarios()[SCENARIO])
     decided = plan(scenario.bots, "minsa", "c2-alerts")
     assert decided.respond and decided.delay_minutes < 60  # so report-c2 is met by the bot
-    control = ExerciseRuntimeControl(services)
+    control = runtime_control(services)
     client = LocalClient(services, actor=ANALYST, clock=frozen, exercise_control=control)
     app = make_app(client, start="exercises")
     try:
@@ -253,8 +253,8 @@ def test_dashboard_snapshot_with_the_paused_exercise(paused_client: LocalClient,
     assert snap_compare(app, terminal_size=SIZES["160x50"], run_before=settle)
 
 
-# -- RemoteClient: the documented routes (the server does not serve them yet, so the
-# -- answer is a MockTransport: a fake at the HTTP seam only) -------------------------------
+# -- RemoteClient: the exact requests it makes (a MockTransport records them; the same calls
+# -- against a real `pukara serve` are in test_remote_exercises.py) -------------------------
 def test_remote_exercise_calls_use_the_documented_routes() -> None:
     seen: list[tuple[str, str, bytes]] = []
 

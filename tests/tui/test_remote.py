@@ -1,9 +1,9 @@
 """RemoteClient against the routes it documents.
 
-The analyst API does not exist on the server yet, so these tests answer through httpx's
-MockTransport (a fake at the HTTP seam, standing in for a server we cannot run here) and
-check only the client's own behaviour: the request it makes, the token handling, and how
-problem+json errors become pukara.core.errors.
+These tests answer through httpx's MockTransport (a fake at the HTTP seam) to check only the
+client's own behaviour: the exact request it makes, the token handling, and how problem+json
+errors become pukara.core.errors. The same client against a real ``pukara serve`` on
+loopback is tested in the other tests/tui/test_remote_*.py files.
 """
 
 from __future__ import annotations
