@@ -150,17 +150,19 @@ def index_pending(conn: Connection, limit: int | None = None) -> int:
     return int(indexed)
 
 
-def catch_up(store: Store, *, batch: int = BATCH) -> int:
-    """Index every alert stored before the call, ``batch`` rows per write transaction;
-    returns how many. Only reads when nothing is pending; a no-op off SQLite."""
+def catch_up(store: Store, *, batch: int = BATCH, most: int | None = None) -> int:
+    """Index every alert stored before the call (at most ``most`` of them when given),
+    ``batch`` rows per write transaction; returns how many. Only reads when nothing is
+    pending; a no-op off SQLite."""
     if store.dialect != "sqlite":
         return 0
     with store.read() as conn:
         until = pending_until(conn)
     done = 0
-    while until is not None:
+    while until is not None and (most is None or done < most):
+        step = batch if most is None else min(batch, most - done)
         with store.write() as conn:
-            count = index_pending(conn, batch)
+            count = index_pending(conn, step)
             if count == 0 or watermark(conn) >= until:
                 until = None
         done += count

@@ -265,7 +265,9 @@ def test_index_pending_in_bounded_batches(built: Services, shared_data: Path) ->
         assert index_pending(conn) == 0
         assert watermark(conn) == SAMPLE_ROWS
     ingest(built, shared_data / MUNTAHA, "suricata", entity_id="bcrp")
-    assert catch_up(built.store, batch=7) == SAMPLE_ROWS
+    assert catch_up(built.store, batch=7, most=25) == 25  # a background pass's share
+    assert newest_and_mark(built) == (2 * SAMPLE_ROWS, SAMPLE_ROWS + 25)
+    assert catch_up(built.store, batch=7) == SAMPLE_ROWS - 25
     assert catch_up(built.store) == 0
     assert newest_and_mark(built) == (2 * SAMPLE_ROWS, 2 * SAMPLE_ROWS)
     check_integrity(built)
