@@ -23,6 +23,7 @@ from pukara.core.taxonomy import TLP, Severity
 
 SOURCE = "correlation"
 LOOKUP_CHUNK = 500
+ALERT_PRINTS = 20
 
 
 def campaign_fingerprint(campaign: Campaign) -> str:
@@ -57,10 +58,19 @@ def campaign_alert(campaign: Campaign) -> Alert:
         "attachments": [],
         "hits": [],
         "tags": [],
-        "extra": {"campaign": campaign.as_dict(), "entities": count},
+        "extra": {"campaign": _summary(campaign), "entities": count},
         "raw": None,
         "exercise_id": campaign.exercise_id or None,
     })
+
+
+def _summary(campaign: Campaign) -> dict[str, object]:
+    """The campaign as its alert carries it: everything but the alert fingerprints, of which
+    only the newest ALERT_PRINTS (the full list, up to 1,000, is in ``intel_campaigns``;
+    copying it into the alert made every refresh rewrite ~70 KB)."""
+    data = campaign.as_dict()
+    prints = data.pop("alert_fingerprints")
+    return {**data, "alerts": len(prints), "alert_fingerprints": prints[-ALERT_PRINTS:]}
 
 
 def record_campaigns(conn: Connection, campaigns: Iterable[Campaign]) -> int:

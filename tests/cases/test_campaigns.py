@@ -61,3 +61,15 @@ def test_the_campaign_alert_is_what_a_validated_alert_would_be() -> None:
     grown = campaign_alert(_campaign("indicator:domain:bad.example", list("abcdefghijkl")))
     assert grown.severity == "critical"
     assert [o.key for o in grown.observables] == ["domain:bad.example"]
+
+
+def test_the_campaign_alert_keeps_only_the_newest_fingerprints() -> None:
+    from cases.services.campaigns import ALERT_PRINTS, campaign_alert
+
+    campaign = _campaign("ipv4:203.0.113.7", ["a", "b", "c"])
+    campaign.add_prints(f"{n:064x}" for n in range(50))
+    carried = campaign_alert(campaign).extra["campaign"]
+    assert carried["alerts"] == 50 and ALERT_PRINTS == 20
+    assert carried["alert_fingerprints"] == [f"{n:064x}" for n in range(30, 50)]
+    assert len(campaign.alert_fingerprints) == 50  # the campaign itself keeps them all
+    assert carried["entity_ids"] == ["a", "b", "c"] and carried["key"] == campaign.key
