@@ -8,8 +8,7 @@ through the real pipeline. Waits poll with a limit; nothing asserts how fast any
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
@@ -25,20 +24,11 @@ from playbooks.exercises import runs
 from playbooks.exercises.loader import load_scenario, shipped_scenarios
 from pukara.exercise_routes import build_served_app
 from tests.api.conftest import PEPPER, ApiEnv, Principals
+from tests.playbooks.exercises.conftest import until
 
 EXERCISES = "/api/v1/analyst/exercises"
 SCENARIO = "ransomware-health"
 SHIPPED = {"ransomware-health", "phishing-data-breach", "ddos-defacement-government"}
-
-
-def until(condition: Callable[[], bool], limit: float = 30.0) -> bool:
-    """Poll ``condition`` every 50 ms for at most ``limit`` seconds."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 @pytest.fixture
