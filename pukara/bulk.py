@@ -12,7 +12,9 @@ correlation, the dedup fold, the store — stays in the calling process (see
 A report that fits in one chunk, or ``workers == 1``, is handled in the calling process by
 the same code, so small and large reports give identical rows. Workers are forked after the
 intel index is built (and frozen out of the cyclic GC), so they share it copy-on-write and
-never touch the database. Line numbers of parse failures are those of the whole file.
+never touch the database. Line numbers of parse failures are those of the whole file. A
+worker that dies (killed, out of memory) stops the ingest with an error naming the report;
+the batches committed before it stay, and ingesting the report again folds them as repeats.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
-from multiprocessing.pool import AsyncResult, Pool
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 import orjson
@@ -34,13 +37,13 @@ from sqlalchemy import Connection
 from cases.services.alerts import COLUMNS, sqlite_row
 from collectors.parsers.base import MAX_LINE_BYTES
 from collectors.registry import parser
-from pukara.core.schema import Alert, Hit, ParseFailure, RawReport, Record
+from pukara.core.errors import PukaraError
+from pukara.core.schema import FINGERPRINT_BUCKET, Alert, Hit, ParseFailure, RawReport, Record
 
 CHUNK_BYTES = 512 * 1024
 #: chunks queued per worker: enough that the workers keep parsing while this process
 #: correlates, writes and waits for a batch's commit (a batch is about 7 chunks of EVE)
 IN_FLIGHT_PER_WORKER = 8
-CORRELATION_BUCKET = 3600
 
 #: (entity_id, exercise_id or "", observed_at, fingerprint, correlation keys)
 Seen = tuple[str, str, datetime, str, tuple[str, ...]]
@@ -137,30 +140,35 @@ def parse_chunks(report: RawReport, parser_name: str, local: LocalStage, *, work
     _FORKED["job"] = job
     gc.collect()
     gc.freeze()  # the workers share the index copy-on-write: keep the GC off its pages
-    pool = multiprocessing.get_context("fork").Pool(workers, initializer=gc.disable)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=gc.disable)
     try:
         yield from _ordered(pool, report.stream, (first, second), workers, chunk_bytes)
+    except BrokenProcessPool as exc:  # a worker died (killed, out of memory): never a hang
+        raise PukaraError(
+            f"{report.filename or report.source}: an ingest worker process died ({exc}); the "
+            "batches written before stay, ingest the report again to finish it (repeats fold)"
+        ) from exc
     finally:
-        pool.terminate()
-        pool.join()
+        pool.shutdown(wait=True, cancel_futures=True)
         _FORKED.clear()
 
 
-def _ordered(pool: Pool, stream: BinaryIO, head: tuple[bytes, bytes], workers: int,
-             chunk_bytes: int) -> Iterator[Parsed]:
-    pending: deque[AsyncResult[Parsed]] = deque()
+def _ordered(pool: ProcessPoolExecutor, stream: BinaryIO, head: tuple[bytes, bytes],
+             workers: int, chunk_bytes: int) -> Iterator[Parsed]:
+    pending: deque[Future[Parsed]] = deque()
     line = 1
     for data in head:
-        pending.append(pool.apply_async(_work_forked, (data, line)))
+        pending.append(pool.submit(_work_forked, data, line))
         line += data.count(b"\n")
     while pending:
         while len(pending) < workers * IN_FLIGHT_PER_WORKER:
             data = read_chunk(stream, chunk_bytes)
             if not data:
                 break
-            pending.append(pool.apply_async(_work_forked, (data, line)))
+            pending.append(pool.submit(_work_forked, data, line))
             line += data.count(b"\n")
-        yield pending.popleft().get()
+        yield pending.popleft().result()
 
 
 def read_chunk(stream: BinaryIO, size: int) -> bytes:
@@ -213,8 +221,8 @@ def work_chunk(job: _Job, data: bytes, first_line: int) -> Parsed:
         if not job.correlate or alert.entity_id is None:
             seen.append(None)
             continue
-        if job.bucket_seconds != CORRELATION_BUCKET:
-            fingerprint = alert.fingerprint(CORRELATION_BUCKET)
+        if job.bucket_seconds != FINGERPRINT_BUCKET:
+            fingerprint = alert.fingerprint(FINGERPRINT_BUCKET)
         seen.append((alert.entity_id, alert.exercise_id or "", alert.observed_at, fingerprint,
                      job.local.correlation_keys(alert)))
     skipped = getattr(chosen, "skipped", None)

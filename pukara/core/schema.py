@@ -57,6 +57,8 @@ class _Model(BaseModel):
 
 
 M = TypeVar("M", bound=BaseModel)
+#: the time bucket of :meth:`Alert.fingerprint` when none is given (correlation uses it)
+FINGERPRINT_BUCKET = 3600
 
 
 def construct(cls: type[M], values: dict[str, Any]) -> M:
@@ -280,7 +282,7 @@ class Alert(_Model):
     raw: str | None = Field(default=None, description="the original record, as received")
     exercise_id: str | None = None
 
-    def fingerprint(self, bucket_seconds: int = 3600) -> str:
+    def fingerprint(self, bucket_seconds: int = FINGERPRINT_BUCKET) -> str:
         """Dedup key: source, entity, signature or type, key observables, time bucket."""
         bucket = int(self.observed_at.timestamp()) // max(1, bucket_seconds)
         what = self.signature_id or self.signature or str(self.classification)

@@ -150,3 +150,29 @@ def test_a_small_report_stays_in_this_process(pukara_home: Path, shared_data: Pa
     built.close()
     assert started == []
     assert result.accepted > 0 and result.rejected == 0
+
+
+def test_a_dead_worker_stops_the_ingest_with_a_clear_error(
+        pukara_home: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from pukara.core.errors import PukaraError
+
+    real = bulk.work_chunk
+
+    def dies_on_a_late_chunk(job: Any, data: bytes, first_line: int) -> bulk.Parsed:
+        if first_line > 1000 and os.getpid() != parent:  # only in a forked worker
+            os._exit(9)  # as the OOM killer would
+        return real(job, data, first_line)
+
+    parent = os.getpid()
+    monkeypatch.setattr(bulk, "work_chunk", dies_on_a_late_chunk)
+    monkeypatch.setattr(bulk, "CHUNK_BYTES", 16 * 1024)
+    monkeypatch.setenv("PUKARA_INGEST_WORKERS", "2")
+    built = build_services(load_settings())
+    with pytest.raises(PukaraError, match="Muntaha-Ghafoor-eve.json: an ingest worker"):
+        built.pipeline.ingest(_report(shared_data / MUNTAHA), batch_size=100)
+    stored = built.alerts.count()
+    built.close()
+    assert stored > 0  # the batches committed before the worker died stay
+    assert not multiprocessing.active_children()
