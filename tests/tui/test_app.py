@@ -42,6 +42,15 @@ def rows(app: PukaraApp) -> list[list[Any]]:
     return [table.get_row_at(i) for i in range(table.row_count)]
 
 
+async def open_tasks_tab(app: PukaraApp, pilot: Any) -> None:
+    """From the case list: open the selected case and focus its task table."""
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+    app.screen.query_one(TabbedContent).active = "tab-tasks"
+    app.screen.query_one("#tasks-table", DataTable).focus()
+
+
 def status_line(app: PukaraApp) -> str:
     """The text of the current screen's status line."""
     return str(app.screen.query_one("#status-line", Static).render())
@@ -156,11 +165,7 @@ async def test_complete_and_reassign_a_task_and_add_a_timeline_entry(
     number = open_case(client)
     app = make_app(client, start="cases")
     async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
-        app.screen.query_one(TabbedContent).active = "tab-tasks"
-        app.screen.query_one("#tasks-table", DataTable).focus()
+        await open_tasks_tab(app, pilot)
         await pilot.press("o")
         await settle(pilot)
         app.screen.query_one(Input).value = "luis"
@@ -306,11 +311,7 @@ async def test_help_in_a_case_tab_lists_the_tab_keys(client: LocalClient) -> Non
     open_case(client)
     app = make_app(client, start="cases")
     async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot)
-        await pilot.press("enter")
-        await settle(pilot)
-        app.screen.query_one(TabbedContent).active = "tab-tasks"
-        app.screen.query_one("#tasks-table", DataTable).focus()
+        await open_tasks_tab(app, pilot)
         await pilot.press("question_mark")
         await settle(pilot)
         text = plain(app.screen.query_one(Static))
