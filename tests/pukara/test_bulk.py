@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -170,7 +171,7 @@ def test_a_dead_worker_stops_the_ingest_with_a_clear_error(
     monkeypatch.setattr(bulk, "CHUNK_BYTES", 16 * 1024)
     monkeypatch.setenv("PUKARA_INGEST_WORKERS", "2")
     built = build_services(load_settings())
-    with pytest.raises(PukaraError, match="Muntaha-Ghafoor-eve.json: an ingest worker"):
+    with pytest.raises(PukaraError, match=re.escape("Muntaha-Ghafoor-eve.json: an ingest worker")):
         built.pipeline.ingest(_report(shared_data / MUNTAHA), batch_size=100)
     stored = built.alerts.count()
     built.close()
