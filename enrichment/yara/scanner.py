@@ -1,9 +1,11 @@
 """Scan files and in-memory payloads with compiled YARA rules.
 
 Submitted values (file name, path, type, owner) reach rules only as ``externals`` (SECURITY F6).
-Batches run in a process pool (forkserver) whose workers load the compiled rules once from our
-cache and cap their address space with ``RLIMIT_AS`` (SECURITY F3); a rule that runs past the
-per-file timeout gives a result with ``error="timeout"``, never an exception.
+Batches run in worker processes that cap their address space with ``RLIMIT_AS`` (SECURITY F3):
+forked from this process, inheriting the rules it loaded from our cache, when that is safe
+(:mod:`enrichment.yara.forkpool`), else started by the forkserver and loading the rules from our
+cache themselves. A rule that runs past the per-file timeout gives a result with
+``error="timeout"``, never an exception.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import yara
 from enrichment.yara.cache import load_compiled
 from enrichment.yara.compiler import CompiledRules
 from enrichment.yara.externals import HEAD_BYTES, escape_bytes, externals_for, owner_name
+from enrichment.yara.forkpool import ForkedPool, fork_is_safe
 from enrichment.yara.isolate import forkserver_context
 
 if TYPE_CHECKING:  # pydantic stays out of the scan workers' start-up
@@ -252,6 +255,66 @@ def _scan_chunk(paths: Sequence[str]) -> list[ScanResult]:
     return [scan_path(matcher, path, limits) for path in paths]
 
 
+class _ServerPool:
+    """Workers started by the forkserver that load the rules from our cache themselves.
+
+    Used when forking this process is not safe (:func:`fork_is_safe`).
+    """
+
+    def __init__(self, spec: WorkerSpec, processes: int) -> None:
+        self.executor = ProcessPoolExecutor(
+            processes,
+            mp_context=forkserver_context(),
+            initializer=_init_worker,
+            initargs=(spec,),
+        )
+        self.size = processes
+        self.clean = True
+        # the workers start and load their rules while the caller sizes the files
+        self._ready = [self.executor.submit(_ready) for _ in range(processes)]
+
+    @property
+    def broken(self) -> bool:
+        """True once a worker died (the executor then refuses work)."""
+        return bool(getattr(self.executor, "_broken", False))
+
+    def wait_ready(self) -> None:
+        """Block until every worker has loaded its rules."""
+        for ready in self._ready:
+            ready.result()
+
+    def pids(self) -> list[int]:
+        """The process ids of the workers."""
+        processes = getattr(self.executor, "_processes", None) or {}
+        return [p.pid for p in processes.values() if p.pid is not None]
+
+    def scan(self, chunks: Sequence[list[str]]) -> Iterator[ScanResult]:
+        """Results of every file in ``chunks``, in completion order."""
+        self.clean = False
+        yield from _collect(self.executor, chunks)
+        self.clean = True
+
+    def close(self) -> None:
+        """Stop the workers without waiting for them to exit."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+class _Pool(Protocol):
+    size: int
+    clean: bool
+
+    @property
+    def broken(self) -> bool: ...
+
+    def wait_ready(self) -> None: ...
+
+    def pids(self) -> list[int]: ...
+
+    def scan(self, chunks: Sequence[list[str]]) -> Iterator[ScanResult]: ...
+
+    def close(self) -> None: ...
+
+
 class Scanner:
     """Scans with one set of compiled rules, in-process or across a worker pool."""
 
@@ -261,8 +324,7 @@ class Scanner:
         self.compiled = compiled
         self.limits = limits or ScanLimits()
         self._matcher: Matcher = YaraMatcher(compiled.rules, self.limits)
-        self._pool: ProcessPoolExecutor | None = None
-        self._pool_size = 0
+        self._pool: _Pool | None = None
 
     def worker_spec(self) -> WorkerSpec:
         """The picklable description workers load the rules from."""
@@ -280,15 +342,18 @@ class Scanner:
     def start(self, processes: int = 2) -> Scanner:
         """Keep a pool of ``processes`` workers up (rules loaded once) until :meth:`close`."""
         if self._pool is None:
-            self._pool, self._pool_size = self._new_pool(processes), processes
-            for ready in [self._pool.submit(_ready) for _ in range(processes)]:
-                ready.result()
+            self._pool = self._new_pool(processes)
+            self._pool.wait_ready()
         return self
+
+    def worker_pids(self) -> list[int]:
+        """The process ids of the pool of :meth:`start` (empty without one)."""
+        return self._pool.pids() if self._pool is not None else []
 
     def close(self) -> None:
         """Stop the pool started by :meth:`start`, if any."""
         if self._pool is not None:
-            self._pool.shutdown()
+            self._pool.close()
             self._pool = None
 
     def __enter__(self) -> Scanner:
@@ -297,49 +362,41 @@ class Scanner:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _new_pool(self, processes: int) -> ProcessPoolExecutor:
-        context = forkserver_context()
-        return ProcessPoolExecutor(
-            processes, mp_context=context, initializer=_init_worker, initargs=(self.worker_spec(),)
-        )
+    def _new_pool(self, processes: int) -> _Pool:
+        """Workers forked from this process when that is safe, else forkserver workers."""
+        if fork_is_safe():
+            return ForkedPool(self._matcher, self.limits, processes)
+        return _ServerPool(self.worker_spec(), processes)
 
     def scan_paths(
         self, paths: Iterable[str | Path], *, processes: int = 2, chunk_size: int | None = None
     ) -> Iterator[ScanResult]:
         """Scan files across ``processes`` workers; results in completion order.
 
-        Uses the pool of :meth:`start` when there is one, else a pool for this call (started
-        first, so its workers load their rules while the files are sized). Files go out
-        largest first in chunks that shrink toward the end (:func:`plan_chunks`), so no worker
-        is left alone with a big chunk; ``chunk_size`` caps the files per chunk.
+        Uses the pool of :meth:`start` when there is one, else a pool for this call, started
+        first (forked workers inherit the loaded rules; forkserver workers load them while
+        the files are sized). Files go out largest first in chunks that shrink toward the
+        end (:func:`plan_chunks`), so no worker is left alone with a big chunk;
+        ``chunk_size`` caps the files per chunk.
         """
         todo = [str(p) for p in paths]
         if not todo:
             return
-        workers = self._pool_size if self._pool else max(1, min(processes, len(todo)))
-        pool = self._pool or self._new_pool(workers)
+        pool = self._pool or self._new_pool(max(1, min(processes, len(todo))))
         try:
-            if pool is not self._pool:  # the workers start and load rules while files are sized
-                for _ in range(workers):
-                    pool.submit(_ready)
-            chunks = plan_chunks(todo, workers, chunk_size or 256)
-            yield from _collect(pool, chunks, todo)
-        except BrokenProcessPool:
-            self._pool = None
-            raise
+            yield from pool.scan(plan_chunks(todo, pool.size, chunk_size or 256))
         finally:
             if pool is not self._pool:
-                # every result is in: the workers exit on their own while the caller goes on
-                pool.shutdown(wait=False, cancel_futures=True)
+                pool.close()
+            elif pool.broken or not pool.clean:  # a dead worker, or answers left unread
+                self.close()
 
 
 def _ready() -> bool:
     return "matcher" in _WORKER
 
 
-def _collect(
-    pool: ProcessPoolExecutor, chunks: list[list[str]], todo: list[str]
-) -> Iterator[ScanResult]:
+def _collect(pool: ProcessPoolExecutor, chunks: Sequence[list[str]]) -> Iterator[ScanResult]:
     """Submit the chunks and yield results; a crashed worker's files get ``worker crashed``."""
     futures = {}
     try:
@@ -353,8 +410,8 @@ def _collect(
         except BrokenProcessPool:
             results = [ScanResult(p, error="worker crashed") for p in futures[future]]
         yield from results
-    submitted = {path for chunk in futures.values() for path in chunk}
-    yield from (ScanResult(p, error="worker crashed") for p in todo if p not in submitted)
+    unsent = chunks[len(futures) :]
+    yield from (ScanResult(p, error="worker crashed") for chunk in unsent for p in chunk)
 
 
 def _size(path: str) -> int:

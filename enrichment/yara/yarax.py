@@ -331,7 +331,6 @@ class YaraXScanner(Scanner):
         fallback = YaraMatcher(compiled.fallback.rules, self.limits) if compiled.fallback else None
         self._matcher = YaraXMatcher(compiled.rules, self.limits, fallback)
         self._pool = None
-        self._pool_size = 0
 
     def worker_spec(self) -> WorkerSpec:
         """The picklable description workers load both rule sets from."""
