@@ -21,7 +21,7 @@ from enrichment.correlation_model import Campaign, Sighting, Sightings, drop, pu
 Campaigns = dict[str, dict[str, Campaign]]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class Journal:
     """One staged batch: the rows to write and what memory looked like before it."""
 
@@ -92,12 +92,14 @@ class OpenJournals:
         def committed(_conn: Connection) -> None:
             if self._open.get(id(conn)) is journals:
                 del self._open[id(conn)]
+                journals.clear()  # free them now: the listeners and conn form a cycle
 
         def rolled_back(_conn: Connection) -> None:
             if self._open.get(id(conn)) is journals:  # not after a commit of this transaction
                 del self._open[id(conn)]
                 for done in reversed(journals):
                     self._restore(done)
+                journals.clear()
 
         sa.event.listen(conn, "commit", committed, once=True)
         sa.event.listen(conn, "rollback", rolled_back, once=True)

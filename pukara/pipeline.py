@@ -47,6 +47,9 @@ from pukara.core.schema import (
 BATCH_SIZE = 5000
 MAX_ERRORS = 1000
 GC_BATCHES = 2
+#: the bulk path's collection interval: each collection walks the rows still in flight
+#: (tens of thousands of tuples), while a batch leaves only ~100 objects of cyclic garbage
+BULK_GC_BATCHES = 16
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,8 @@ class Pipeline:
 
         A bulk run manages the cyclic GC itself: automatic collections (which would walk
         millions of long-lived objects — index, correlation state — over and over) are off
-        while it runs; after the first batch and then every GC_BATCHES batches, cyclic
+        while it runs; after the first batch and then every GC_BATCHES (bulk path:
+        BULK_GC_BATCHES) batches, cyclic
         garbage is collected once and the survivors are frozen, so each object is walked
         about once. When the run ends, everything is unfrozen and automatic collection is
         back as it was.
@@ -195,6 +199,7 @@ class Pipeline:
         correlation = split.correlation
         rows: list[tuple[Any, ...]] = []
         seen: list[Seen | None] = []
+        written = 0
         chunks = parse_chunks(report, parser_name, split.local(),
                               workers=self.settings.ingest_workers,
                               bucket_seconds=self.settings.dedup_bucket_seconds,
@@ -210,8 +215,10 @@ class Pipeline:
                 del rows[:batch_size], seen[:batch_size]
                 if progress:
                     progress(batch_size)
-                gc.collect(0)  # this batch's cyclic garbage (transactions); state survives,
-                gc.freeze()  # and is moved out of the GC's way so no collection walks it again
+                written += 1
+                if written % BULK_GC_BATCHES == 1:  # cyclic garbage (transactions); the state
+                    gc.collect(0)  # that survives is moved out of the GC's way, so no
+                    gc.freeze()  # collection walks it again
         if rows:
             self._write_rows(rows, seen, correlation, result)
             if progress:

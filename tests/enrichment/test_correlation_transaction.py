@@ -5,6 +5,9 @@ Constructed alerts (documentation addresses), as in test_correlation.py.
 
 from __future__ import annotations
 
+import gc
+import weakref
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -59,3 +62,33 @@ def test_discard_undoes_a_batch_that_was_never_persisted(engine: sa.Engine) -> N
     enricher.enrich([_alert("minsa"), _alert("onpe")])
     assert [c.created for c in enricher.campaigns] == [True]
     assert _rows(engine) == (2, 1)
+
+
+@pytest.fixture
+def no_cyclic_gc() -> Iterator[None]:
+    """The bulk ingest runs with the cyclic GC off and collects only every few batches."""
+    enabled = gc.isenabled()
+    gc.disable()
+    yield
+    if enabled:
+        gc.enable()
+
+
+def test_a_committed_batch_frees_its_journal_without_the_cyclic_gc(
+        engine: sa.Engine, no_cyclic_gc: None) -> None:
+    # the commit listeners and the connection form a reference cycle; a journal held through
+    # it (two entries per sighting) would live until the next collection
+    enricher = CorrelationEnricher(engine, min_entities=2)
+    with engine.begin() as conn:
+        enricher.stage([_alert("minsa"), _alert("onpe")])
+        journal = weakref.ref(enricher._pending)  # type: ignore[arg-type]
+        enricher.persist(conn)
+        assert journal() is not None  # kept until the transaction ends
+    assert journal() is None
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        enricher.stage([_alert("sunat")])
+        journal = weakref.ref(enricher._pending)  # type: ignore[arg-type]
+        enricher.persist(conn)
+        raise RuntimeError("rolled back")
+    assert journal() is None
+    assert enricher.stored_campaigns()[0].entity_ids == ["minsa", "onpe"]
