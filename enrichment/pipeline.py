@@ -69,12 +69,21 @@ def _copy(hit: Hit) -> Hit:
     return fresh
 
 
-def new_hits(alerts: list[Alert], index: IntelIndex) -> list[list[Hit]]:
+#: the most (type, value) matches a fixed index's enricher remembers across batches
+MEMO_ENTRIES = 1 << 18
+
+
+def new_hits(alerts: list[Alert], index: IntelIndex,
+             memo: dict[tuple[T, str], list[Hit]] | None = None) -> list[list[Hit]]:
     """The indicator hits each alert would get that it does not have yet (alerts unchanged).
 
-    This backs ``pukara intel rematch``: run it over stored alerts after new intel arrived.
+    ``memo`` keeps matches across calls; it must belong to this one ``index``. This backs
+    ``pukara intel rematch``: run it over stored alerts after new intel arrived.
     """
-    memo: dict[tuple[T, str], list[Hit]] = {}
+    if memo is None:
+        memo = {}
+    elif len(memo) > MEMO_ENTRIES:
+        memo.clear()
     result: list[list[Hit]] = []
     for alert in alerts:
         fresh: list[Hit] = []
@@ -141,6 +150,10 @@ class IntelEnricher:
     ) -> None:
         self.source = source
         self.entities = entities or {}
+        #: matches remembered across batches, only when bound to one fixed index (the bulk
+        #: ingest's workers: a value seen in one chunk is seen again in the next ones)
+        self._memo: dict[tuple[T, str], list[Hit]] | None = (
+            {} if isinstance(source, IntelIndex) else None)
 
     def index(self) -> IntelIndex:
         """The index to match against (a matcher refreshes it when the store changed)."""
@@ -148,7 +161,7 @@ class IntelEnricher:
 
     def enrich(self, alerts: list[Alert]) -> None:
         """Append new hits and raise severity by the documented rule."""
-        for alert, hits in zip(alerts, new_hits(alerts, self.index()), strict=True):
+        for alert, hits in zip(alerts, new_hits(alerts, self.index(), self._memo), strict=True):
             if not hits:
                 continue
             alert.hits.extend(hits)

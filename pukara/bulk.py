@@ -35,7 +35,7 @@ import orjson
 from sqlalchemy import Connection
 
 from cases.services.alerts import COLUMNS, sqlite_row
-from collectors.parsers.base import MAX_LINE_BYTES
+from collectors.parsers.base import MAX_LINE_BYTES, Parser
 from collectors.registry import parser
 from pukara.core.errors import PukaraError
 from pukara.core.schema import FINGERPRINT_BUCKET, Alert, Hit, ParseFailure, RawReport, Record
@@ -104,7 +104,7 @@ class Parsed:
 
 @dataclass(frozen=True, slots=True)
 class _Job:
-    parser_name: str
+    parser_class: type[Parser]
     source: str
     filename: str
     entity_id: str | None
@@ -124,7 +124,7 @@ def parse_chunks(report: RawReport, parser_name: str, local: LocalStage, *, work
                  chunk_bytes: int | None = None) -> Iterator[Parsed]:
     """Parse and enrich ``report`` chunk by chunk, in ``workers`` processes (0 = one per CPU
     core); yields each chunk's :class:`Parsed` in file order."""
-    job = _Job(parser_name, report.source, report.filename, report.entity_id,
+    job = _Job(type(parser(parser_name)), report.source, report.filename, report.entity_id,
                report.exercise_id, report.received_at, local, bucket_seconds, correlate)
     workers = workers or os.cpu_count() or 1
     chunk_bytes = chunk_bytes or CHUNK_BYTES
@@ -195,9 +195,9 @@ def _work_forked(data: bytes, first_line: int) -> Parsed:
 def work_chunk(job: _Job, data: bytes, first_line: int) -> Parsed:
     """Parse one chunk (its first line is ``first_line`` of the report), enrich its alerts
     and turn them into store rows and correlation input."""
-    chosen = parser(job.parser_name)
+    chosen = job.parser_class()  # resolved once per report: entry points are read from disk
     report = RawReport(stream=io.BytesIO(data), source=job.source, filename=job.filename,
-                       entity_id=job.entity_id, format=job.parser_name,
+                       entity_id=job.entity_id, format=chosen.name,
                        exercise_id=job.exercise_id, received_at=job.received_at)
     alerts: list[Alert] = []
     others: list[Record] = []

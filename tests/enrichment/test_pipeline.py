@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from enrichment import pipeline as pipeline_module
 from enrichment.intel import loaders
-from enrichment.intel.matcher import IntelIndex
+from enrichment.intel.matcher import IntelIndex, IntelMatcher
 from enrichment.intel.store import IntelStore
 from enrichment.pipeline import (
     EnrichmentPipeline,
@@ -124,3 +125,18 @@ def test_unknown_enricher_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="unknown enricher"):
         EnrichmentPipeline([Odd()])
+
+
+def test_an_enricher_on_a_fixed_index_remembers_matches_across_batches(
+        index: IntelIndex, store: IntelStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    enricher = IntelEnricher(index, ENTITIES)
+    first, second = _alert(GLUPTEBA_IP), _alert(GLUPTEBA_IP, XORIST_MD5)
+    enricher.enrich([first])
+    enricher.enrich([second])
+    assert second.hits[0] == first.hits[0] and second.hits[0] is not first.hits[0]
+    assert [h.indicator for h in second.hits] == ["5.101.6.132", XORIST_MD5[1]]
+    assert enricher._memo is not None and GLUPTEBA_IP in enricher._memo
+    monkeypatch.setattr(pipeline_module, "MEMO_ENTRIES", 1)
+    enricher.enrich([_alert(XORIST_SHA1)])  # over the bound: forgotten, then refilled
+    assert list(enricher._memo) == [XORIST_SHA1]
+    assert IntelEnricher(IntelMatcher(store))._memo is None  # its index can change: no memo
