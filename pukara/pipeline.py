@@ -141,10 +141,9 @@ class Pipeline:
 
         A bulk run manages the cyclic GC itself: automatic collections (which would walk
         millions of long-lived objects — index, correlation state — over and over) are off
-        while it runs; after the first batch and then every GC_BATCHES (bulk path:
-        BULK_GC_BATCHES) batches, cyclic
-        garbage is collected once and the survivors are frozen, so each object is walked
-        about once. When the run ends, everything is unfrozen and automatic collection is
+        while it runs; after the first batch and then every GC_BATCHES batches
+        (BULK_GC_BATCHES on the bulk path), cyclic garbage is collected once and the
+        survivors are frozen, so each object is walked about once. When the run ends, everything is unfrozen and automatic collection is
         back as it was.
         """
         enabled = gc.isenabled()
