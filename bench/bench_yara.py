@@ -10,8 +10,8 @@ Pukara's own cache):
   the whole process tree (interpreter start, imports, rule-cache check, forkserver, pool);
   ``pukara_scan_startup`` is that command on an empty folder (its fixed cost);
 * ``yara_python`` / ``yara_x``: ``scan_paths(processes=2)``, the call ``pukara scan`` makes:
-  a new pool per call, its start and the workers' rule loading inside the timing (the
-  forkserver is already up);
+  a new pool per call, its start inside the timing (workers forked from this process, which
+  holds the loaded rules; ``workers_forked`` false: forkserver workers loading them);
 * ``*_warm``: the same on a pool started beforehand (``Scanner.start()``, a long-running host).
 
 Rounds run every row once, in a rotated order; the host is shared, so the load average is
@@ -23,7 +23,8 @@ median of the per-round ratios; ``cpu_vs_cli`` compares CPU seconds for the same
 The corpus is SYNTHETIC, built here in a temp dir: seeded random bytes, generated text,
 copies of the small real samples under ../shared/data (pcaps, e-mails, JSON, logs) and a few
 constructed files carrying strings of shipped rules (webshells, EICAR), mixed small and large.
-Usage: ``python bench/bench_yara.py [--mb 220] [--repeat 5] [--keep DIR]``.
+Usage: ``python bench/bench_yara.py [--mb 220] [--repeat 5] [--keep DIR]``; with ``--keep`` the
+corpus stays in DIR and a later run with the same ``--mb`` reuses it (``DIR.json`` records it).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import json
 import multiprocessing.forkserver
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -52,6 +54,7 @@ from enrichment.yara.compiler import (
     default_sources,
     discover,
 )
+from enrichment.yara.forkpool import fork_is_safe
 from enrichment.yara.scanner import Scanner
 from enrichment.yara.yarax import YaraXScanner, compile_yarax
 from pukara.cli.scan import expand
@@ -70,6 +73,30 @@ WORDS = [
     *("admin", "login", "password", "file", "report", "entity", "national", "team"),
     *("malware", "phishing", "domain", "address", "packet", "session"),
 ]
+
+
+def corpus_counts(root: Path) -> dict[str, int]:
+    """File and byte counts of the corpus under ``root``."""
+    sizes = [p.stat().st_size for p in root.rglob("*") if p.is_file()]
+    return {"files": len(sizes), "bytes": sum(sizes)}
+
+
+def kept_corpus(root: Path, target_mb: int, seed: int = 7) -> dict[str, int]:
+    """The corpus kept in ``root`` by an earlier run with the same size and seed (its
+    manifest, ``<root>.json``, names them and the counts, which must still hold), else a
+    new one."""
+    manifest = root.with_name(root.name + ".json")
+    wanted = {"mb": target_mb, "seed": seed}
+    if manifest.exists() and root.is_dir():
+        recorded = json.loads(manifest.read_text())
+        counts = corpus_counts(root)
+        if recorded == {**wanted, **counts}:
+            return counts
+    if root.exists():
+        shutil.rmtree(root)
+    counts = build_corpus(root, target_mb, seed)
+    manifest.write_text(json.dumps({**wanted, **counts}))
+    return counts
 
 
 def build_corpus(root: Path, target_mb: int, seed: int = 7) -> dict[str, int]:
@@ -181,11 +208,8 @@ def _cpu_of(pids: list[int], *, reaped_children: bool = False) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _forkserver_pid() -> int:
-    pid = multiprocessing.forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined]
-    if pid is None:
-        raise RuntimeError("the forkserver is not running")
-    return int(pid)
+def _forkserver_pid() -> int | None:
+    return multiprocessing.forkserver._forkserver._forkserver_pid  # type: ignore[attr-defined,no-any-return]
 
 
 def _children(pid: int) -> set[str]:
@@ -199,19 +223,26 @@ def _wait_reaped(pid: int, keep: set[str], timeout: float = 10.0) -> None:
         time.sleep(0.005)
 
 
+def _reaped_cpu() -> float:
+    """CPU seconds of this process's reaped children (a new pool forked from here)."""
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
 def time_pool(scanner: Scanner, corpus: Path) -> Run:
     """Walk ``corpus`` and ``scan_paths(processes=2)`` as ``pukara scan`` does; CPU of the
-    workers (live, or reaped by the forkserver) and of this process."""
-    pool = scanner._pool
-    if pool is None:  # a new pool: its workers' CPU lands in the forkserver's cutime when reaped
+    workers (live; or reaped here, forked; or reaped by the forkserver) and of this process."""
+    pids = scanner.worker_pids()
+    if not pids:  # a new pool: its workers' CPU lands in cutime when reaped
         server = _forkserver_pid()
-        keep = _children(server)  # the warm pools' workers live on
+        keep = _children(server) if server else set()  # the warm pools' workers live on
 
         def workers_cpu() -> float:
+            if server is None:
+                return _reaped_cpu()
             _wait_reaped(server, keep)
-            return _cpu_of([server], reaped_children=True)
+            return _reaped_cpu() + _cpu_of([server], reaped_children=True)
     else:
-        pids = [p.pid for p in pool._processes.values() if p.pid is not None]
 
         def workers_cpu() -> float:
             return _cpu_of(pids)
@@ -265,12 +296,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=int, default=220)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--keep", type=Path, help="build the corpus here and keep it")
+    parser.add_argument(
+        "--keep", type=Path, help="keep the corpus here (reused by the next run with --keep)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-yara-"))
     corpus_dir = args.keep or work / "corpus"
     try:
-        corpus = build_corpus(corpus_dir, args.mb)
+        if args.keep:
+            corpus = kept_corpus(corpus_dir, args.mb)
+        else:
+            corpus = build_corpus(corpus_dir, args.mb)
         paths = sorted(str(p) for p in corpus_dir.rglob("*") if p.is_file())
         for path in paths:  # warm the page cache so every engine reads from memory
             Path(path).read_bytes()
@@ -300,6 +336,7 @@ def main() -> None:
         }
         names = list(rows)
         runs: dict[str, list[Run]] = {name: [] for name in names}
+        forked = fork_is_safe()
         load_before = os.getloadavg()
         for round_ in range(args.repeat):
             for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
@@ -328,6 +365,7 @@ def main() -> None:
                     },
                     "rules": {"files": len(files), "rules": compiled.rule_count},
                     "workers": 2,
+                    "workers_forked": forked,
                     "repeat": args.repeat,
                     "versions": {
                         "yara_cli": subprocess.run(
