@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import multiprocessing
+import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,14 +95,19 @@ def test_forked_workers_do_the_parsing(pukara_home: Path, shared_data: Path) -> 
     built = build_services(load_settings())
     local = built.pipeline.enrichers[0].local()  # type: ignore[attr-defined]
     children: set[int] = set()
+    niceness: set[int] = set()
     parsed = 0
     for chunk in bulk.parse_chunks(_report(shared_data / MUNTAHA), "suricata", local,
                                    workers=2, bucket_seconds=3600, correlate=False,
                                    chunk_bytes=32 * 1024):
-        children.update(p.pid for p in multiprocessing.active_children())
+        for child in multiprocessing.active_children():
+            children.add(child.pid)
+            niceness.add(os.getpriority(os.PRIO_PROCESS, child.pid))
         parsed += len(chunk.rows) + chunk.skipped
     built.close()
     assert len(children) == 2
+    # the workers yield the CPU to this process, the serial stage that keeps them fed
+    assert niceness == {os.getpriority(os.PRIO_PROCESS, 0) + bulk.WORKER_NICE}
     assert parsed == 1345
     assert not multiprocessing.active_children()
 
@@ -155,7 +161,6 @@ def test_a_small_report_stays_in_this_process(pukara_home: Path, shared_data: Pa
 
 def test_a_dead_worker_stops_the_ingest_with_a_clear_error(
         pukara_home: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
 
     from pukara.core.errors import PukaraError
 
