@@ -260,6 +260,10 @@ class YaraXMatcher:
 
     def __init__(self, rules: yara_x.Rules, limits: ScanLimits, fallback: Matcher | None) -> None:
         self.scanner = yara_x.Scanner(rules)
+        # the first scan sets the engine up (~4 ms); done here, workers forked from this
+        # process inherit it. No timeout yet, so yara-x starts no timeout thread here, which
+        # would keep this process from forking workers (enrichment.yara.forkpool).
+        self.scanner.scan(b"")
         self.scanner.set_timeout(limits.timeout)
         self.limits = limits
         self.fallback = fallback
