@@ -4,13 +4,16 @@ A forked worker inherits the rules already in memory (libyara's, or yara-x's JIT
 code), so it starts in a few milliseconds instead of loading and, for yara-x, re-compiling
 them (~0.1 s per worker). The rules are the ones the parent loaded from our cache (F2).
 
-Forking is only done when it is safe (:func:`fork_is_safe`): every thread of this process is
-a Python thread. A thread of an engine would not exist in the child: yara-x's timeout clock is
-a thread it starts once per process on the first scan, so a child forked after an in-process
-yara-x scan would never time out (F3). When it is not safe, the caller uses the forkserver.
+Forking is only done when it is safe (:func:`fork_is_safe`): this process runs one thread.
+Another thread would not exist in the child, and whatever it held would stay held there: an
+engine's thread (yara-x's timeout clock is a thread it starts once per process, on its first
+scan with a timeout, so a child forked after an in-process yara-x scan would never time out,
+F3), or a lock of glibc (user lookups for the ``owner`` external) or of a Python object (a
+progress bar's stream). When it is not safe, the caller uses the forkserver.
 
 Each worker closes every inherited descriptor but its socket, ignores SIGINT (the parent kills
-it when done) and caps its address space at what it inherited plus ``ScanLimits.memory_bytes`` (F3).
+it when done) and caps its address space at what it inherited (shared with the parent, copied
+only when written) plus ``ScanLimits.memory_bytes`` (F3).
 Results come back as JSON, never pickle: a worker that a hostile file took over can lie about
 matches but cannot run code in the parent; the parent keeps its own list of the paths.
 """
@@ -22,7 +25,6 @@ import json
 import os
 import resource
 import signal
-import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from multiprocessing.connection import Connection, Pipe, wait
@@ -36,12 +38,12 @@ IN_FLIGHT = 2
 
 
 def fork_is_safe() -> bool:
-    """True when this process runs no thread but Python's own (none of an engine to lose)."""
+    """True when this process runs a single thread (no engine's, no lock held elsewhere)."""
     try:
-        native = len(os.listdir("/proc/self/task"))  # noqa: PTH208 - a count, no Paths
+        threads = len(os.listdir("/proc/self/task"))  # noqa: PTH208 - a count, no Paths
     except OSError:
         return False
-    return native == threading.active_count()
+    return threads == 1
 
 
 class ForkedPool:

@@ -196,3 +196,27 @@ print(json.dumps({"one_left": one_left, "left": left, "second": second,
     paths = sorted(str(samples / name) for name in SAMPLES)
     assert sorted(result["none_left"]) == [[p, "worker crashed"] for p in paths]
     assert result["after"] == []  # the dead pool was dropped
+
+
+def test_a_second_thread_keeps_the_process_from_forking(cache: Path, samples: Path) -> None:
+    body = """
+scanner = open_scanner()
+safe_before = fork_is_safe()
+stop = threading.Event()
+thread = threading.Thread(target=stop.wait)  # e.g. a progress bar's refresh thread
+thread.start()
+safe_during = fork_is_safe()
+scanner.start(2)
+pids = scanner.worker_pids()
+parents = [parent_of(p) for p in pids]
+pooled = found(scanner.scan_paths(paths))
+scanner.close()
+stop.set()
+thread.join()
+print(json.dumps({"safe": [safe_before, safe_during], "parents": parents,
+                  "me": os.getpid(), "pooled": pooled}))
+"""
+    result = run_child(body, cache, samples, "yara")
+    assert result["me"] not in result["parents"]  # forkserver workers
+    assert result["pooled"] == expected(samples)
+    assert result["safe"] == [True, False]
