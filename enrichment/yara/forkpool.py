@@ -51,13 +51,17 @@ class ForkedPool:
 
     def __init__(self, matcher: Matcher, limits: ScanLimits, processes: int) -> None:
         self.workers: dict[Connection, int] = {}
-        for _ in range(processes):
-            parent_end, child_end = Pipe(duplex=True)
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - runs in the child, which leaves by os._exit
-                _child(child_end, matcher, limits)
-            child_end.close()
-            self.workers[parent_end] = pid
+        try:
+            for _ in range(processes):
+                parent_end, child_end = Pipe(duplex=True)
+                pid = os.fork()
+                if pid == 0:  # pragma: no cover - runs in the child, which leaves by os._exit
+                    _child(child_end, matcher, limits)
+                child_end.close()
+                self.workers[parent_end] = pid
+        except OSError:  # no process or descriptor left: the workers made so far go too
+            self.close()
+            raise
         self.size = processes
         #: False while a :meth:`scan` is under way or was left before its end
         self.clean = True
