@@ -12,7 +12,9 @@ correlation, the dedup fold, the store — stays in the calling process (see
 A report that fits in one chunk, or ``workers == 1``, is handled in the calling process by
 the same code, so small and large reports give identical rows. Workers are forked after the
 intel index is built (and frozen out of the cyclic GC), so they share it copy-on-write and
-never touch the database. Line numbers of parse failures are those of the whole file. A
+never touch the database. A repeat of an alert the same worker already sent comes back as a
+three-field repeat row (fingerprint, last seen, count) with no intel work. Line numbers of
+parse failures are those of the whole file. A
 worker that dies (killed, out of memory) stops the ingest with an error naming the report;
 the batches committed before it stay, and ingesting the report again folds them as repeats.
 """
@@ -34,7 +36,7 @@ from typing import Any, BinaryIO, Protocol, runtime_checkable
 import orjson
 from sqlalchemy import Connection
 
-from cases.services.alerts import COLUMNS, sqlite_row
+from cases.services.alerts import COLUMNS, REPEAT_WIDTH, sqlite_row, sqlite_time
 from collectors.parsers.base import MAX_LINE_BYTES, Parser
 from collectors.registry import parser
 from pukara.core.errors import PukaraError
@@ -55,8 +57,12 @@ Seen = tuple[str, str, datetime, str, tuple[str, ...]]
 class LocalStage(Protocol):
     """The stateless enrichment the workers run (see ``LiveEnrichment.local``)."""
 
-    def enrich(self, alerts: list[Alert]) -> None:
-        """Annotate the alerts in place."""
+    def route(self, alerts: list[Alert]) -> None:
+        """What the alerts' fingerprints depend on (their entity), in place."""
+        ...
+
+    def annotate(self, alerts: list[Alert]) -> None:
+        """Everything else (hits, severity), in place."""
         ...
 
     def correlation_keys(self, alert: Alert) -> tuple[str, ...]:
@@ -116,19 +122,33 @@ class _Job:
     local: LocalStage
     bucket_seconds: int
     correlate: bool
+    compact_repeats: bool
 
 
 #: the job the forked workers inherit (set only while a pool runs)
 _FORKED: dict[str, _Job] = {}
+#: a forked worker's fingerprints already sent as full rows, with their correlation keys
+_EMITTED: dict[str, tuple[str, ...]] = {}
+#: bound on those fingerprints: past it they are forgotten (repeats then go as full rows)
+MAX_EMITTED = 1 << 20
 
 
 def parse_chunks(report: RawReport, parser_name: str, local: LocalStage, *, workers: int,
-                 bucket_seconds: int, correlate: bool,
+                 bucket_seconds: int, correlate: bool, compact_repeats: bool = False,
                  chunk_bytes: int | None = None) -> Iterator[Parsed]:
     """Parse and enrich ``report`` chunk by chunk, in ``workers`` processes (0 = one per CPU
-    core); yields each chunk's :class:`Parsed` in file order."""
+    core); yields each chunk's :class:`Parsed` in file order.
+
+    With ``compact_repeats``, an alert whose fingerprint the same process already sent as a
+    full row in this report (so earlier in file order: its row is written first) comes as a
+    :data:`~cases.services.alerts.RepeatRow`, without intel or YARA work (its stored row
+    keeps the first one's hits, as an upsert would), its correlation keys those of the first
+    one (the same set: a fingerprint covers every observable they come from).
+    """
     job = _Job(type(parser(parser_name)), report.source, report.filename, report.entity_id,
-               report.exercise_id, report.received_at, local, bucket_seconds, correlate)
+               report.exercise_id, report.received_at, local, bucket_seconds, correlate,
+               compact_repeats)
+    emitted: dict[str, tuple[str, ...]] = {}
     workers = workers or os.cpu_count() or 1
     chunk_bytes = chunk_bytes or CHUNK_BYTES
     first = read_chunk(report.stream, chunk_bytes)
@@ -136,7 +156,7 @@ def parse_chunks(report: RawReport, parser_name: str, local: LocalStage, *, work
     if workers == 1 or not second or "fork" not in multiprocessing.get_all_start_methods():
         line = 1
         while first:
-            yield work_chunk(job, first, line)
+            yield work_chunk(job, first, line, emitted)
             line += first.count(b"\n")
             first, second = second, (read_chunk(report.stream, chunk_bytes) if second else b"")
         return
@@ -159,6 +179,7 @@ def parse_chunks(report: RawReport, parser_name: str, local: LocalStage, *, work
 
 def _start_worker() -> None:
     gc.disable()
+    _EMITTED.clear()
     os.nice(WORKER_NICE)
 
 
@@ -197,12 +218,14 @@ def read_chunk(stream: BinaryIO, size: int) -> bytes:
 
 
 def _work_forked(data: bytes, first_line: int) -> Parsed:
-    return work_chunk(_FORKED["job"], data, first_line)
+    return work_chunk(_FORKED["job"], data, first_line, _EMITTED)
 
 
-def work_chunk(job: _Job, data: bytes, first_line: int) -> Parsed:
+def work_chunk(job: _Job, data: bytes, first_line: int,
+               emitted: dict[str, tuple[str, ...]]) -> Parsed:
     """Parse one chunk (its first line is ``first_line`` of the report), enrich its alerts
-    and turn them into store rows and correlation input."""
+    and turn them into store rows and correlation input; ``emitted`` holds the fingerprints
+    this process sent as full rows before (see :func:`parse_chunks`)."""
     chosen = job.parser_class()  # resolved once per report: entry points are read from disk
     report = RawReport(stream=io.BytesIO(data), source=job.source, filename=job.filename,
                        entity_id=job.entity_id, format=chosen.name,
@@ -220,19 +243,32 @@ def work_chunk(job: _Job, data: bytes, first_line: int) -> Parsed:
             others.append(record.model_copy(update={"line": record.line + first_line - 1}))
         else:
             others.append(record)
-    job.local.enrich(alerts)
+    job.local.route(alerts)
+    prints = [alert.fingerprint(job.bucket_seconds) for alert in alerts]
+    known = job.compact_repeats and len(emitted) < MAX_EMITTED
+    if not known:
+        emitted.clear()
+    job.local.annotate([a for a, p in zip(alerts, prints, strict=True) if p not in emitted])
     rows: list[tuple[Any, ...]] = []
     seen: list[Seen | None] = []
-    for alert in alerts:
-        fingerprint = alert.fingerprint(job.bucket_seconds)
-        rows.append(sqlite_row(alert, fingerprint))
-        if not job.correlate or alert.entity_id is None:
+    for alert, fingerprint in zip(alerts, prints, strict=True):
+        entity = alert.entity_id
+        correlate = job.correlate and entity is not None
+        keys = emitted.get(fingerprint)
+        if keys is not None:
+            rows.append((fingerprint, sqlite_time(alert.observed_at), 1))
+        else:
+            rows.append(sqlite_row(alert, fingerprint))
+            keys = job.local.correlation_keys(alert) if correlate else ()
+            if known:
+                emitted[fingerprint] = keys
+        if not correlate or entity is None:
             seen.append(None)
             continue
-        if job.bucket_seconds != FINGERPRINT_BUCKET:
-            fingerprint = alert.fingerprint(FINGERPRINT_BUCKET)
-        seen.append((alert.entity_id, alert.exercise_id or "", alert.observed_at, fingerprint,
-                     job.local.correlation_keys(alert)))
+        correlation_print = fingerprint if job.bucket_seconds == FINGERPRINT_BUCKET else (
+            alert.fingerprint(FINGERPRINT_BUCKET))
+        seen.append((entity, alert.exercise_id or "", alert.observed_at, correlation_print,
+                     keys))
     skipped = getattr(chosen, "skipped", None)
     return Parsed(rows, seen, others, sum(skipped.values()) if skipped else 0)
 
@@ -260,6 +296,8 @@ def mark_rows(rows: list[tuple[Any, ...]],
     rows = list(rows)
     for position, hits in by_row.items():
         row = rows[position]
+        if len(row) == REPEAT_WIDTH:  # its stored row keeps the hits of the first one
+            continue
         doc = orjson.loads(row[DOC])
         doc["hits"].extend(hits)
         rows[position] = (*row[:HIT_COUNT], row[HIT_COUNT] + len(hits), *row[HIT_COUNT + 1:DOC],
@@ -268,7 +306,8 @@ def mark_rows(rows: list[tuple[Any, ...]],
 
 
 def fold_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """One row per fingerprint (the first one), its ``count`` the number of repeats."""
+    """One row per fingerprint (the first one, full or a repeat row), its ``count`` the
+    number of repeats."""
     first: dict[str, tuple[Any, ...]] = {}
     repeats: dict[str, int] = {}
     for row in rows:
@@ -279,5 +318,6 @@ def fold_rows(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
             first[key] = row
     for key, count in repeats.items():
         row = first[key]
-        first[key] = (*row[:COUNT], count, *row[COUNT + 1:])
+        first[key] = (*row[:2], count) if len(row) == REPEAT_WIDTH else (
+            *row[:COUNT], count, *row[COUNT + 1:])
     return list(first.values())

@@ -51,6 +51,10 @@ class LazyYaraEnricher:
         self._enricher.enrich(alerts)
 
 
+#: enrichers that decide what an alert's fingerprint depends on; they run first
+ROUTING = frozenset({"constituency"})
+
+
 @dataclass
 class LocalEnrichment:
     """The stateless part of the enrichment (constituency, intel on one fixed index, YARA):
@@ -61,8 +65,20 @@ class LocalEnrichment:
 
     def enrich(self, alerts: list[Alert]) -> None:
         """Run the stateless enrichers on the batch, in order."""
+        self.route(alerts)
+        self.annotate(alerts)
+
+    def route(self, alerts: list[Alert]) -> None:
+        """The enrichers an alert's fingerprint depends on (constituency: its entity)."""
         for enricher in self.enrichers:
-            enricher.enrich(alerts)
+            if enricher.name in ROUTING:
+                enricher.enrich(alerts)
+
+    def annotate(self, alerts: list[Alert]) -> None:
+        """The others (intel, YARA): hits and severity, which the fingerprint leaves out."""
+        for enricher in self.enrichers:
+            if enricher.name not in ROUTING:
+                enricher.enrich(alerts)
 
     def correlation_keys(self, alert: Alert) -> tuple[str, ...]:
         """The alert's correlation keys (warninglisted values left out)."""

@@ -143,8 +143,8 @@ class Pipeline:
         millions of long-lived objects — index, correlation state — over and over) are off
         while it runs; after the first batch and then every GC_BATCHES batches
         (BULK_GC_BATCHES on the bulk path), cyclic garbage is collected once and the
-        survivors are frozen, so each object is walked about once. When the run ends, everything is unfrozen and automatic collection is
-        back as it was.
+        survivors are frozen, so each object is walked about once. When the run ends,
+        everything is unfrozen and automatic collection is back as it was.
         """
         enabled = gc.isenabled()
         gc.disable()
@@ -202,7 +202,8 @@ class Pipeline:
         chunks = parse_chunks(report, parser_name, split.local(),
                               workers=self.settings.ingest_workers,
                               bucket_seconds=self.settings.dedup_bucket_seconds,
-                              correlate=correlation is not None)
+                              correlate=correlation is not None,
+                              compact_repeats=not self.on_batch)  # listeners read every doc
         for parsed in chunks:
             result.skipped += parsed.skipped
             for record in parsed.others:

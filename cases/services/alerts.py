@@ -23,7 +23,7 @@ from cases.services.identity import Principal
 from cases.services.triage import DISMISS_REASONS, transition
 from cases.store import Store
 from cases.store.tables import alerts
-from pukara.core.errors import InvalidInput, NotFound
+from pukara.core.errors import InvalidInput, NotFound, PukaraError
 from pukara.core.schema import Alert
 
 SORTS = {
@@ -58,7 +58,16 @@ SQLITE_UPSERT = (
 )
 
 
-def _sqlite_time(value: datetime) -> str:
+#: a repeat of an alert already written (or earlier in the same batch): only what folding
+#: changes, (fingerprint, last_seen as :func:`sqlite_time` text, count)
+RepeatRow = tuple[str, str, int]
+REPEAT_WIDTH = 3
+SQLITE_REPEAT = (
+    "UPDATE alerts SET count = count + ?, last_seen = max(last_seen, ?) WHERE fingerprint = ?"
+)
+
+
+def sqlite_time(value: datetime) -> str:
     """UTC as SQLAlchemy's SQLite DateTime stores it (so reads and comparisons agree)."""
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
@@ -73,7 +82,7 @@ def _hit_count(alert: Alert) -> int:
 
 def sqlite_row(alert: Alert, fingerprint: str, count: int = 1) -> tuple[Any, ...]:
     """The alert as one row of :data:`SQLITE_UPSERT` (column order :data:`COLUMNS`)."""
-    seen = _sqlite_time(alert.observed_at)
+    seen = sqlite_time(alert.observed_at)
     return (
         fingerprint, alert.source, alert.source_ref, alert.entity_id, alert.title,
         str(alert.classification), alert.severity.value, alert.tlp.value, "new", seen, seen,
@@ -151,14 +160,24 @@ def write_sqlite_rows(conn: Connection, rows: Sequence[tuple[Any, ...]],
                       received: int) -> WriteOutcome:
     """SQLite fast path for rows already built by :func:`sqlite_row` and folded (one row per
     fingerprint, ``count`` = how many of the ``received`` alerts it stands for): one
-    executemany; new rows are those above the previous max id.
+    executemany; new rows are those above the previous max id. :data:`RepeatRow` rows
+    stand for alerts whose row is stored already: they only add to its count and last_seen.
 
     Exact because SQLite write transactions are serialised (BEGIN IMMEDIATE).
     """
     if not rows:
         return WriteOutcome(duplicates=received)
+    full = [row for row in rows if len(row) != REPEAT_WIDTH]
+    repeats = [(row[2], row[1], row[0]) for row in rows if len(row) == REPEAT_WIDTH]
     before = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM alerts").scalar_one()
-    conn.exec_driver_sql(SQLITE_UPSERT, rows)
+    if full:
+        conn.exec_driver_sql(SQLITE_UPSERT, full)
+    if repeats:
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor.executemany(SQLITE_REPEAT, repeats)
+        if cursor.rowcount != len(repeats):  # alerts are never deleted: a caller's bug
+            raise PukaraError(f"{len(repeats) - cursor.rowcount} repeat row(s) of this batch "
+                              "match no stored alert; the batch is rolled back")
     new = conn.exec_driver_sql("SELECT count(*) FROM alerts WHERE id > ?", (before,)).scalar_one()
     return WriteOutcome(accepted=int(new), duplicates=received - int(new))
 
@@ -247,5 +266,6 @@ def summary(row: Any) -> dict[str, Any]:
     }
 
 
-__all__ = ["ALERT_STATUSES", "COLUMNS", "DISMISS_REASONS", "SQLITE_UPSERT", "AlertService",
-           "WriteOutcome", "sqlite_row", "summary", "write_batch", "write_sqlite_rows"]
+__all__ = ["ALERT_STATUSES", "COLUMNS", "DISMISS_REASONS", "REPEAT_WIDTH", "SQLITE_REPEAT",
+           "SQLITE_UPSERT", "AlertService", "RepeatRow", "WriteOutcome", "sqlite_row",
+           "sqlite_time", "summary", "write_batch", "write_sqlite_rows"]

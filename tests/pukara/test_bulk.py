@@ -15,6 +15,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
+from cases.services.alerts import COLUMNS
 from cases.store.tables import alerts
 from collectors.parsers import base
 from enrichment.intel import tables as intel_tables
@@ -161,15 +162,15 @@ def test_a_small_report_stays_in_this_process(pukara_home: Path, shared_data: Pa
 
 def test_a_dead_worker_stops_the_ingest_with_a_clear_error(
         pukara_home: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-
     from pukara.core.errors import PukaraError
 
     real = bulk.work_chunk
 
-    def dies_on_a_late_chunk(job: Any, data: bytes, first_line: int) -> bulk.Parsed:
+    def dies_on_a_late_chunk(job: Any, data: bytes, first_line: int,
+                             emitted: dict[str, tuple[str, ...]]) -> bulk.Parsed:
         if first_line > 1000 and os.getpid() != parent:  # only in a forked worker
             os._exit(9)  # as the OOM killer would
-        return real(job, data, first_line)
+        return real(job, data, first_line, emitted)
 
     parent = os.getpid()
     monkeypatch.setattr(bulk, "work_chunk", dies_on_a_late_chunk)
@@ -182,3 +183,48 @@ def test_a_dead_worker_stops_the_ingest_with_a_clear_error(
     built.close()
     assert stored > 0  # the batches committed before the worker died stay
     assert not multiprocessing.active_children()
+
+
+def test_repeats_come_compact_with_the_same_correlation_input(
+        pukara_home: Path, shared_data: Path) -> None:
+    # the real sample repeats a few alerts (same signature, addresses, hour) over and over
+    built = build_services(load_settings())
+    local = built.pipeline.enrichers[0].local()  # type: ignore[attr-defined]
+    runs = {}
+    for compact in (True, False):
+        runs[compact] = list(bulk.parse_chunks(
+            _report(shared_data / MUNTAHA, "minsa"), "suricata", local, workers=2,
+            bucket_seconds=3600, correlate=True, compact_repeats=compact,
+            chunk_bytes=16 * 1024))
+    built.close()
+    compact_rows = [row for chunk in runs[True] for row in chunk.rows]
+    full_rows = [row for chunk in runs[False] for row in chunk.rows]
+    assert len(compact_rows) == len(full_rows) == 1345
+    sent: set[str] = set()
+    repeats = 0
+    for row, full in zip(compact_rows, full_rows, strict=True):
+        assert row[0] == full[0]
+        if len(row) == bulk.REPEAT_WIDTH:  # fingerprint, last seen, count
+            assert row[0] in sent and row[1:] == (full[COLUMNS.index("last_seen")], 1)
+            repeats += 1
+        else:
+            assert row == full
+            sent.add(row[0])
+    # each worker sends a fingerprint in full once (which worker takes a chunk varies)
+    assert len(sent) == 56 and repeats >= 1345 - 2 * 56
+    # a repeat carries its first alert's keys: the same set (the fingerprint covers every
+    # observable they come from), in that alert's order (src and dst may be swapped)
+    assert [(*s[:4], frozenset(s[4])) for c in runs[True] for s in c.seen if s] == [
+        (*s[:4], frozenset(s[4])) for c in runs[False] for s in c.seen if s]
+    assert all(s is not None for c in runs[True] for s in c.seen)
+
+
+def test_a_repeat_row_of_no_stored_alert_fails_the_batch(pukara_home: Path) -> None:
+    from cases.services.alerts import write_sqlite_rows
+    from pukara.core.errors import PukaraError
+
+    built = build_services(load_settings())
+    with pytest.raises(PukaraError, match="1 repeat row"), built.store.write() as conn:
+        write_sqlite_rows(conn, [("0" * 64, "2026-06-12 07:28:38.000000", 2)], 2)
+    assert built.alerts.count() == 0
+    built.close()
