@@ -129,8 +129,9 @@ class _Job:
 _FORKED: dict[str, _Job] = {}
 #: a forked worker's fingerprints already sent as full rows, with their correlation keys
 _EMITTED: dict[str, tuple[str, ...]] = {}
-#: bound on those fingerprints: past it they are forgotten (repeats then go as full rows)
-MAX_EMITTED = 1 << 20
+#: bound on those (~0.8 KB each with their keys): past it they are forgotten, and repeats go
+#: as full rows until they are sent again
+MAX_EMITTED = 1 << 18
 
 
 def parse_chunks(report: RawReport, parser_name: str, local: LocalStage, *, workers: int,
