@@ -54,7 +54,7 @@ from enrichment.yara.compiler import (
     default_sources,
     discover,
 )
-from enrichment.yara.forkpool import fork_is_safe
+from enrichment.yara.forkpool import fork_is_safe, reap_stopped
 from enrichment.yara.scanner import Scanner
 from enrichment.yara.yarax import YaraXScanner, compile_yarax
 from pukara.cli.scan import expand
@@ -225,6 +225,7 @@ def _wait_reaped(pid: int, keep: set[str], timeout: float = 10.0) -> None:
 
 def _reaped_cpu() -> float:
     """CPU seconds of this process's reaped children (a new pool forked from here)."""
+    reap_stopped(wait=True)
     use = resource.getrusage(resource.RUSAGE_CHILDREN)
     return use.ru_utime + use.ru_stime
 

@@ -220,3 +220,21 @@ print(json.dumps({"safe": [safe_before, safe_during], "parents": parents,
     assert result["me"] not in result["parents"]  # forkserver workers
     assert result["pooled"] == expected(samples)
     assert result["safe"] == [True, False]
+
+
+def test_stopped_workers_are_reaped(cache: Path, samples: Path) -> None:
+    body = """
+from enrichment.yara.forkpool import reap_stopped
+scanner = open_scanner().start(2)
+pids = scanner.worker_pids()
+scanner.close()  # does not wait for the workers' exit
+reap_stopped(wait=True)
+gone = [not Path(f"/proc/{pid}").exists() for pid in pids]
+for _ in range(3):  # pools made per call: their workers are reaped by the next one at latest
+    found(scanner.scan_paths(paths))
+reap_stopped(wait=True)
+children = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()
+print(json.dumps({"gone": gone, "children": children}))
+"""
+    result = run_child(body, cache, samples, "yara")
+    assert result == {"gone": [True, True], "children": []}
