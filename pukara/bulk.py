@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import gc
 import io
+import logging
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -41,6 +43,8 @@ from collectors.parsers.base import MAX_LINE_BYTES, Parser
 from collectors.registry import parser
 from pukara.core.errors import PukaraError
 from pukara.core.schema import FINGERPRINT_BUCKET, Alert, Hit, ParseFailure, RawReport, Record
+
+log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 512 * 1024
 #: chunks queued per worker: enough that the workers keep parsing while this process
@@ -154,7 +158,7 @@ def parse_chunks(report: RawReport, parser_name: str, local: LocalStage, *, work
     chunk_bytes = chunk_bytes or CHUNK_BYTES
     first = read_chunk(report.stream, chunk_bytes)
     second = read_chunk(report.stream, chunk_bytes) if first else b""
-    if workers == 1 or not second or "fork" not in multiprocessing.get_all_start_methods():
+    if workers == 1 or not second or not _may_fork():
         line = 1
         while first:
             yield work_chunk(job, first, line, emitted)
@@ -176,6 +180,19 @@ def parse_chunks(report: RawReport, parser_name: str, local: LocalStage, *, work
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         _FORKED.clear()
+
+
+def _may_fork() -> bool:
+    """Fork only from a single-threaded process: a lock another thread holds at the fork
+    (a stream's, a progress bar's console) would stay held in the worker forever, and a
+    worker stuck so would hang the ingest. Otherwise the report is parsed here, slower."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    if threading.active_count() > 1:
+        log.info("ingesting in-process: %d threads are running, forking workers is unsafe",
+                 threading.active_count())
+        return False
+    return True
 
 
 def _start_worker() -> None:

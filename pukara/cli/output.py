@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress
+from rich.progress import Progress, TaskID
 from rich.table import Table
 
 from pukara.core.errors import ConfigError, PukaraError
@@ -57,6 +57,18 @@ def fail(exc: PukaraError) -> int:
     return 2 if isinstance(exc, ConfigError) else 1
 
 
+class _ThreadlessProgress(Progress):
+    """Redrawn on each advance instead of by a refresh thread: commands that fork workers
+    (bulk ingest, YARA scans) fork only from a single-threaded process."""
+
+    def advance(self, task_id: TaskID, advance: float = 1) -> None:
+        """Advance the task and redraw."""
+        super().advance(task_id, advance)
+        self.refresh()
+
+
 def progress() -> Progress:
-    """A rich progress bar on stderr when it is a terminal; silent otherwise."""
-    return Progress(console=_err, disable=not _err.is_terminal, transient=True)
+    """A rich progress bar on stderr when it is a terminal; silent otherwise. It runs no
+    thread of its own (see :class:`_ThreadlessProgress`)."""
+    return _ThreadlessProgress(console=_err, disable=not _err.is_terminal, transient=True,
+                               auto_refresh=False)

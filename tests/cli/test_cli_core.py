@@ -84,3 +84,24 @@ def test_audit_verify_fails_after_a_row_is_edited(pukara_home: Path,
     code, out, err = run(capsys, "audit", "verify")
     assert code == 1
     assert "audit entry 1 does not verify" in err
+
+
+def test_the_progress_bar_draws_on_a_terminal_without_a_thread(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # commands that fork workers (bulk ingest, YARA scans) fork only from a single thread
+    import io
+    import threading
+
+    from rich.console import Console
+
+    from pukara.cli import output
+
+    screen = Console(file=io.StringIO(), force_terminal=True, width=80)
+    monkeypatch.setattr(output, "_err", screen)
+    with output.progress() as bar:
+        task = bar.add_task("ingest", total=4)
+        bar.advance(task)
+        threads = threading.active_count()
+        drawn = screen.file.getvalue()  # type: ignore[attr-defined]
+    assert threads == 1
+    assert "ingest" in drawn and "25%" in drawn

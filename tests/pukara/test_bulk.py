@@ -228,3 +228,29 @@ def test_a_repeat_row_of_no_stored_alert_fails_the_batch(pukara_home: Path) -> N
         write_sqlite_rows(conn, [("0" * 64, "2026-06-12 07:28:38.000000", 2)], 2)
     assert built.alerts.count() == 0
     built.close()
+
+
+def test_with_another_thread_running_the_report_is_parsed_in_process(
+        pukara_home: Path, shared_data: Path) -> None:
+    # a lock that thread holds at a fork would stay held in the worker: no fork then
+    import threading
+
+    built = build_services(load_settings())
+    local = built.pipeline.enrichers[0].local()  # type: ignore[attr-defined]
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        children: set[int] = set()
+        rows = 0
+        for chunk in bulk.parse_chunks(_report(shared_data / MUNTAHA), "suricata", local,
+                                       workers=2, bucket_seconds=3600, correlate=False,
+                                       chunk_bytes=32 * 1024):
+            children.update(p.pid for p in multiprocessing.active_children())
+            rows += len(chunk.rows)
+    finally:
+        stop.set()
+        other.join()
+        built.close()
+    assert children == set()
+    assert rows == 1345
