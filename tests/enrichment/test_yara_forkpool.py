@@ -238,3 +238,26 @@ print(json.dumps({"gone": gone, "children": children}))
 """
     result = run_child(body, cache, samples, "yara")
     assert result == {"gone": [True, True], "children": []}
+
+
+@pytest.mark.parametrize("engine", ["yara", "yara-x"])
+def test_f3_forked_worker_memory_cap_fails_one_file_not_the_batch(
+    cache: Path, samples: Path, tmp_path: Path, engine: str
+) -> None:
+    sparse = tmp_path / "huge.bin"
+    with sparse.open("wb") as handle:
+        handle.truncate(600 << 20)  # sparse: no disk used, but 600 MiB to map
+    body = f"""
+limits = ScanLimits(memory_bytes=400 << 20, max_file_bytes=1 << 30)
+scanner = open_scanner(limits=limits)
+forked = fork_is_safe()
+eicar = str(samples / "eicar.com")
+results = {{r.path: r for r in scanner.scan_paths([{str(sparse)!r}, eicar], processes=1)}}
+print(json.dumps({{"forked": forked, "error": results[{str(sparse)!r}].error,
+                  "eicar": found([results[eicar]])[eicar]}}))
+"""
+    result = run_child(body, cache, samples, engine)
+    assert result["forked"] is True
+    assert result["error"].startswith("scan failed: ")
+    assert "/proc/self" not in result["error"]
+    assert result["eicar"] == [list(m) for m in EXPECTED["eicar.com"]]
