@@ -7,7 +7,7 @@ Pukara's own cache):
 
 * ``yara_cli``: Debian's ``yara -C -r -p 2``, the whole process (start, rule load, scan);
 * ``pukara_scan`` / ``pukara_scan_yarax``: the ``pukara scan --json --processes 2`` command,
-  the whole process tree (interpreter start, imports, rule-cache check, forkserver, pool);
+  the whole process tree (interpreter start, imports, rule-cache check, pool workers);
   ``pukara_scan_startup`` is that command on an empty folder (its fixed cost);
 * ``yara_python`` / ``yara_x``: ``scan_paths(processes=2)``, the call ``pukara scan`` makes:
   a new pool per call, its start inside the timing (workers forked from this process, which
