@@ -10,6 +10,8 @@ Whoever made the client closes it after ``run()``.
 
 from __future__ import annotations
 
+import select
+import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import partial
@@ -24,6 +26,17 @@ from tui.client.base import CaseClient
 from tui.screens import SCREENS, ScreenEntry
 
 Clock = Callable[[], datetime]
+#: how often the app checks that its terminal is still there
+TERMINAL_CHECK_SECONDS = 2.0
+_HANGUP = select.POLLHUP | select.POLLERR | select.POLLNVAL
+
+
+def terminal_gone(fd: int) -> bool:
+    """Whether the terminal on ``fd`` hung up: its window, SSH session or tmux session
+    closed without a SIGHUP reaching us (``make demo`` runs us below make and a shell)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return any(events & _HANGUP for _, events in poller.poll(0))
 
 
 def _mode_factory(entry: ScreenEntry) -> Callable[[], Screen[Any]]:
@@ -55,8 +68,16 @@ class PukaraApp(App[None]):
         self.start = start
 
     def on_mount(self) -> None:
-        """Open the first screen."""
+        """Open the first screen; quit when the terminal goes away."""
         self.switch_mode(self.start)
+        stdin = sys.__stdin__
+        if not self.is_headless and stdin is not None and stdin.isatty():
+            self.set_interval(TERMINAL_CHECK_SECONDS, partial(self._check_terminal,
+                                                              stdin.fileno()))
+
+    def _check_terminal(self, fd: int) -> None:
+        if terminal_gone(fd):  # else we would run on, unseen, with the demo's server
+            self.exit()
 
     def action_help(self) -> None:
         """Show the keys of the current screen."""

@@ -350,3 +350,21 @@ async def test_group_view_triages_every_alert_of_a_group(client: LocalClient) ->
         await settle(pilot)
         assert [n.message for n in app._notifications][-1].startswith(
             "the group view takes field filters only")
+
+
+def test_the_app_sees_its_terminal_go_away() -> None:
+    # a closed terminal window or tmux session may not send us SIGHUP (make demo runs us
+    # below make and a shell): the app polls its terminal and quits when it hung up
+    import os
+
+    from tui.app import terminal_gone
+
+    terminal, ours = os.openpty()
+    try:
+        assert not terminal_gone(ours)
+        os.write(terminal, b"q")  # input waiting is not a hang-up
+        assert not terminal_gone(ours)
+        os.close(terminal)
+        assert terminal_gone(ours)
+    finally:
+        os.close(ours)
