@@ -352,7 +352,7 @@ async def test_group_view_triages_every_alert_of_a_group(client: LocalClient) ->
             "the group view takes field filters only")
 
 
-def test_the_app_sees_its_terminal_go_away() -> None:
+async def test_the_app_sees_its_terminal_go_away() -> None:
     # a closed terminal window or tmux session may not send us SIGHUP (make demo runs us
     # below make and a shell): the app polls its terminal and quits when it hung up
     import os
