@@ -16,7 +16,7 @@ import pytest
 
 from enrichment.yara.compiler import compile_rules, default_sources
 from enrichment.yara.yarax import compile_yarax
-from tests.enrichment.test_yara_scanner import EXPECTED, SAMPLES
+from tests.enrichment.test_yara_scanner import EXPECTED, SAMPLES, slow_rule
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -136,12 +136,7 @@ print(json.dumps({
 
 
 def test_forked_yara_x_worker_still_times_out(cache: Path, samples: Path, tmp_path: Path) -> None:
-    rules = tmp_path / "slow"
-    rules.mkdir()
-    (rules / "slow.yar").write_text(
-        "rule slow { condition: for any i in (0..filesize) : "
-        "(for any j in (0..filesize) : (uint8(i) == uint8(j) + 1)) }\n"
-    )
+    rules = slow_rule(tmp_path / "slow")
     big = tmp_path / "big.bin"
     big.write_bytes(b"\x00" * (1 << 20))
     body = f"""

@@ -176,13 +176,18 @@ def test_f6_submitted_names_reach_rules_only_as_externals(tmp_path: Path) -> Non
     assert externals_for("/up/a/" + injected, b"MZ")["filename"] == injected
 
 
-def test_f3_pathological_rule_is_recorded_as_timeout(tmp_path: Path) -> None:
-    folder = tmp_path / "entity"
+def slow_rule(folder: Path) -> Path:
+    """A folder with one rule quadratic in the file size: 1 MiB runs far past any timeout."""
     folder.mkdir()
     (folder / "slow.yar").write_text(
         "rule slow { condition: for any i in (0..filesize) : "
         "(for any j in (0..filesize) : (uint8(i) == uint8(j) + 1)) }\n"
     )
+    return folder
+
+
+def test_f3_pathological_rule_is_recorded_as_timeout(tmp_path: Path) -> None:
+    folder = slow_rule(tmp_path / "entity")
     big = tmp_path / "big.bin"
     big.write_bytes(b"\x00" * (1 << 20))
     compiled = compile_rules([RuleSource("entity-a", folder)], tmp_path / "cache")

@@ -13,7 +13,7 @@ from enrichment.yara.scanner import ScanLimits, Scanner
 from enrichment.yara.yarax import YaraXScanner, build_yarax_matcher, compile_yarax
 from pukara.core.errors import InvalidInput
 from tests.enrichment.test_yara_compiler import write_compile_bomb
-from tests.enrichment.test_yara_scanner import EXPECTED, SAMPLES, found
+from tests.enrichment.test_yara_scanner import EXPECTED, SAMPLES, found, slow_rule
 
 
 @pytest.fixture(scope="module")
@@ -107,12 +107,7 @@ def test_f2_foreign_yara_x_rules_are_refused(tmp_path: Path, cache: Path) -> Non
 
 
 def test_yara_x_timeout_is_a_result(tmp_path: Path) -> None:
-    folder = tmp_path / "entity"
-    folder.mkdir()
-    (folder / "slow.yar").write_text(
-        "rule slow { condition: for any i in (0..filesize) : "
-        "(for any j in (0..filesize) : (uint8(i) == uint8(j) + 1)) }\n"
-    )
+    folder = slow_rule(tmp_path / "entity")
     compiled = compile_yarax([RuleSource("entity-a", folder)], tmp_path / "cache")
     scanner = YaraXScanner(compiled, ScanLimits(timeout=1))
     assert scanner.scan_bytes(b"\x00" * (1 << 20), "big.bin").error == "timeout"
