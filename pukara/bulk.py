@@ -12,11 +12,12 @@ correlation, the dedup fold, the store — stays in the calling process (see
 A report that fits in one chunk, or ``workers == 1``, is handled in the calling process by
 the same code, so small and large reports give identical rows. Workers are forked after the
 intel index is built (and frozen out of the cyclic GC), so they share it copy-on-write and
-never touch the database. A repeat of an alert the same worker already sent comes back as a
-three-field repeat row (fingerprint, last seen, count) with no intel work. Line numbers of
-parse failures are those of the whole file. A
-worker that dies (killed, out of memory) stops the ingest with an error naming the report;
-the batches committed before it stay, and ingesting the report again folds them as repeats.
+never touch the database, and run at a lower priority than the calling process (the serial
+stage). A repeat of an alert the same worker already sent comes back as a three-field repeat
+row (fingerprint, last seen, count), with no intel work. Line numbers of parse failures are
+those of the whole file. A worker that dies (killed, out of memory) stops the ingest with an
+error naming the report; the batches committed before it stay, and ingesting the report
+again folds them as repeats. Workers are forked only from a single-threaded process.
 """
 
 from __future__ import annotations
