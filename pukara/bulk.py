@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, Protocol, runtime_checkable
 
@@ -40,7 +40,7 @@ import orjson
 from sqlalchemy import Connection
 
 from cases.services.alerts import COLUMNS, REPEAT_WIDTH, sqlite_row, sqlite_time
-from collectors.parsers.base import MAX_LINE_BYTES, Parser
+from collectors.parsers.base import MAX_LINE_BYTES, KeyedAlert, KeyedParser, Parser, Repeat
 from collectors.registry import parser
 from pukara.core.errors import PukaraError
 from pukara.core.schema import FINGERPRINT_BUCKET, Alert, Hit, ParseFailure, RawReport, Record
@@ -132,11 +132,38 @@ class _Job:
 
 #: the job the forked workers inherit (set only while a pool runs)
 _FORKED: dict[str, _Job] = {}
-#: a forked worker's fingerprints already sent as full rows, with their correlation keys
-_EMITTED: dict[str, tuple[str, ...]] = {}
-#: bound on those (~0.8 KB each with their keys): past it they are forgotten, and repeats go
-#: as full rows until they are sent again
+#: bound on the fingerprints a process remembers (~1 KB each with their keys and events):
+#: past it they are forgotten, and repeats go as full rows until they are sent again
 MAX_EMITTED = 1 << 18
+
+#: what a known event gave: fingerprint, entity, exercise, correlation fingerprint, keys
+Known = tuple[str, str | None, str, str, tuple[str, ...]]
+
+
+@dataclass(slots=True)
+class Sent:
+    """What one process sent before in this report: the fingerprints sent as full rows
+    (with their correlation keys), and the events that gave them, by repeat key and time
+    bucket (a known event is not parsed again: see :class:`~collectors.parsers.base.
+    KeyedParser`)."""
+
+    prints: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    events: dict[tuple[bytes, int, int], Known] = field(default_factory=dict)
+
+    @staticmethod
+    def slot(key: bytes, observed: datetime, bucket_seconds: int) -> tuple[bytes, int, int]:
+        """The event's place: its key and the time buckets its fingerprints use."""
+        seconds = int(observed.timestamp())
+        return key, seconds // max(1, bucket_seconds), seconds // FINGERPRINT_BUCKET
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self.prints.clear()
+        self.events.clear()
+
+
+#: a forked worker's :class:`Sent`
+_SENT = Sent()
 
 
 def parse_chunks(report: RawReport, parser_name: str, local: LocalStage, *, workers: int,
@@ -154,7 +181,7 @@ def parse_chunks(report: RawReport, parser_name: str, local: LocalStage, *, work
     job = _Job(type(parser(parser_name)), report.source, report.filename, report.entity_id,
                report.exercise_id, report.received_at, local, bucket_seconds, correlate,
                compact_repeats)
-    emitted: dict[str, tuple[str, ...]] = {}
+    sent = Sent()
     workers = workers or os.cpu_count() or 1
     chunk_bytes = chunk_bytes or CHUNK_BYTES
     first = read_chunk(report.stream, chunk_bytes)
@@ -162,7 +189,7 @@ def parse_chunks(report: RawReport, parser_name: str, local: LocalStage, *, work
     if workers == 1 or not second or not _may_fork():
         line = 1
         while first:
-            yield work_chunk(job, first, line, emitted)
+            yield work_chunk(job, first, line, sent)
             line += first.count(b"\n")
             first, second = second, (read_chunk(report.stream, chunk_bytes) if second else b"")
         return
@@ -198,7 +225,7 @@ def _may_fork() -> bool:
 
 def _start_worker() -> None:
     gc.disable()
-    _EMITTED.clear()
+    _SENT.clear()
     os.nice(WORKER_NICE)
 
 
@@ -237,59 +264,95 @@ def read_chunk(stream: BinaryIO, size: int) -> bytes:
 
 
 def _work_forked(data: bytes, first_line: int) -> Parsed:
-    return work_chunk(_FORKED["job"], data, first_line, _EMITTED)
+    return work_chunk(_FORKED["job"], data, first_line, _SENT)
 
 
-def work_chunk(job: _Job, data: bytes, first_line: int,
-               emitted: dict[str, tuple[str, ...]]) -> Parsed:
+def work_chunk(job: _Job, data: bytes, first_line: int, sent: Sent) -> Parsed:
     """Parse one chunk (its first line is ``first_line`` of the report), enrich its alerts
-    and turn them into store rows and correlation input; ``emitted`` holds the fingerprints
-    this process sent as full rows before (see :func:`parse_chunks`)."""
+    and turn them into store rows and correlation input; ``sent`` is what this process sent
+    before in this report (see :func:`parse_chunks`)."""
     chosen = job.parser_class()  # resolved once per report: entry points are read from disk
     report = RawReport(stream=io.BytesIO(data), source=job.source, filename=job.filename,
                        entity_id=job.entity_id, format=chosen.name,
                        exercise_id=job.exercise_id, received_at=job.received_at)
-    alerts: list[Alert] = []
-    others: list[Record] = []
-    for record in chosen.parse(report):
-        if isinstance(record, Alert):
-            if job.entity_id is not None:
-                record.entity_id = job.entity_id
-            if job.exercise_id is not None:
-                record.exercise_id = job.exercise_id
-            alerts.append(record)
-        elif isinstance(record, ParseFailure) and record.line is not None:
-            others.append(record.model_copy(update={"line": record.line + first_line - 1}))
-        else:
-            others.append(record)
+    remember = job.compact_repeats and len(sent.prints) < MAX_EMITTED
+    if not remember:
+        sent.clear()
+    items, others = _records(job, chosen, report, first_line, sent if remember else None)
+    alerts = [item[0] for item in items if not isinstance(item, Repeat)]
     job.local.route(alerts)
-    prints = [alert.fingerprint(job.bucket_seconds) for alert in alerts]
-    known = job.compact_repeats and len(emitted) < MAX_EMITTED
-    if not known:
-        emitted.clear()
-    job.local.annotate([a for a, p in zip(alerts, prints, strict=True) if p not in emitted])
+    printed = [alert.fingerprint(job.bucket_seconds) for alert in alerts]
+    job.local.annotate([a for a, p in zip(alerts, printed, strict=True) if p not in sent.prints])
+    prints = iter(printed)
     rows: list[tuple[Any, ...]] = []
     seen: list[Seen | None] = []
-    for alert, fingerprint in zip(alerts, prints, strict=True):
+    for item in items:
+        if isinstance(item, Repeat):  # a known event: what its first alert gave, and its time
+            fingerprint, entity, exercise, correlation_print, keys = sent.events[
+                sent.slot(item.key, item.observed_at, job.bucket_seconds)]
+            rows.append((fingerprint, sqlite_time(item.observed_at), 1))
+            seen.append(None if not job.correlate or entity is None else (
+                entity, exercise, item.observed_at, correlation_print, keys))
+            continue
+        alert, event_key = item
+        fingerprint = next(prints)
         entity = alert.entity_id
         correlate = job.correlate and entity is not None
-        keys = emitted.get(fingerprint)
-        if keys is not None:
+        known_keys = sent.prints.get(fingerprint)
+        if known_keys is not None:
+            keys = known_keys
             rows.append((fingerprint, sqlite_time(alert.observed_at), 1))
         else:
             rows.append(sqlite_row(alert, fingerprint))
             keys = job.local.correlation_keys(alert) if correlate else ()
-            if known:
-                emitted[fingerprint] = keys
-        if not correlate or entity is None:
-            seen.append(None)
-            continue
+            if remember:
+                sent.prints[fingerprint] = keys
         correlation_print = fingerprint if job.bucket_seconds == FINGERPRINT_BUCKET else (
             alert.fingerprint(FINGERPRINT_BUCKET))
-        seen.append((entity, alert.exercise_id or "", alert.observed_at, correlation_print,
-                     keys))
+        if remember and event_key is not None:
+            sent.events[sent.slot(event_key, alert.observed_at, job.bucket_seconds)] = (
+                fingerprint, entity, alert.exercise_id or "", correlation_print, keys)
+        seen.append(None if not correlate or entity is None else (
+            entity, alert.exercise_id or "", alert.observed_at, correlation_print, keys))
     skipped = getattr(chosen, "skipped", None)
     return Parsed(rows, seen, others, sum(skipped.values()) if skipped else 0)
+
+
+Item = tuple[Alert, bytes | None] | Repeat
+
+
+def _records(job: _Job, chosen: Parser, report: RawReport, first_line: int,
+             sent: Sent | None) -> tuple[list[Item], list[Record]]:
+    """The chunk's alerts (with their repeat keys) and known events in order, and its other
+    records (failures with their line in the whole report)."""
+    records: Iterator[Any]
+    if sent is not None and isinstance(chosen, KeyedParser):
+        records = chosen.parse_keyed(report, lambda key, observed: sent.slot(
+            key, observed, job.bucket_seconds) in sent.events)
+    else:
+        records = chosen.parse(report)
+    items: list[Item] = []
+    others: list[Record] = []
+    for record in records:
+        if isinstance(record, Repeat):
+            items.append(record)
+            continue
+        if isinstance(record, KeyedAlert):
+            alert, key = record.alert, record.key
+        elif isinstance(record, Alert):
+            alert, key = record, None
+        elif isinstance(record, ParseFailure) and record.line is not None:
+            others.append(record.model_copy(update={"line": record.line + first_line - 1}))
+            continue
+        else:
+            others.append(record)
+            continue
+        if job.entity_id is not None:
+            alert.entity_id = job.entity_id
+        if job.exercise_id is not None:
+            alert.exercise_id = job.exercise_id
+        items.append((alert, key))
+    return items, others
 
 
 DOC = COLUMNS.index("doc")

@@ -7,12 +7,14 @@ number, raw text, reason) and goes on with the rest of the input.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import orjson
 
-from pukara.core.schema import ParseFailure, RawReport, Record
+from pukara.core.schema import Alert, ParseFailure, RawReport, Record
 
 SNIFF_BYTES = 8192
 MAX_LINE_BYTES = 4 * 1024 * 1024
@@ -32,6 +34,42 @@ class Parser(Protocol):
 
     def parse(self, report: RawReport) -> Iterator[Record]:
         """Stream records (and ParseFailures) out of ``report.stream``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """An event a keyed parse's caller already knows (see :class:`KeyedParser`): its key and
+    time only, no Alert built."""
+
+    key: bytes
+    observed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedAlert:
+    """An alert and its event's repeat key (None when the event has none)."""
+
+    alert: Alert
+    key: bytes | None
+
+
+Keyed = Record | Repeat | KeyedAlert
+
+
+@runtime_checkable
+class KeyedParser(Protocol):
+    """A parser that can skip events its caller has seen (the bulk ingest's workers).
+
+    An event's *repeat key* is shared by two events only if their alerts get the same
+    observables, rule and classification — hence, at the same time bucket and entity, the
+    same fingerprint and correlation keys. ``known(key, observed_at)`` says whether the
+    caller already has an alert for it."""
+
+    def parse_keyed(self, report: RawReport,
+                    known: Callable[[bytes, datetime], bool]) -> Iterator[Keyed]:
+        """:meth:`Parser.parse`, each alert as a :class:`KeyedAlert`, known events as a
+        :class:`Repeat`."""
         ...
 
 

@@ -26,8 +26,9 @@ Invalid values are kept in ``extra["invalid_observables"]``. The original line i
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from hashlib import blake2b
 from typing import Any, ClassVar
 
 import orjson
@@ -44,7 +45,7 @@ from collectors.parsers._common import (
     parse_time,
     reason_of,
 )
-from collectors.parsers.base import failure, iter_lines, source_name
+from collectors.parsers.base import Keyed, KeyedAlert, Repeat, failure, iter_lines, source_name
 from pukara.core.schema import Alert, Classification, Flow, RawReport, Record
 from pukara.core.taxonomy import Severity
 
@@ -213,6 +214,36 @@ def observables_of(event: dict[str, Any]) -> ObservableBag:
     return bag
 
 
+def _file_parts(info: Any) -> Any:
+    if not isinstance(info, dict):
+        return None
+    return (info.get("sha256"), info.get("sha1"), info.get("md5"), info.get("filename"))
+
+
+def repeat_key(event: dict[str, Any]) -> bytes | None:
+    """Bytes that two events share only if their alerts get the same observables, rule,
+    classification and correlation keys: everything :func:`observables_of`, :func:`_rule`
+    and :func:`_anomaly` read, and nothing that changes from one repeat to the next
+    (timestamp, flow id, client port, counters, payload), as a 128-bit BLAKE2b digest. The
+    time bucket is the caller's. None when the event cannot be keyed; its full parse then
+    decides."""
+    try:
+        http, fileinfo = event.get("http"), event.get("fileinfo")
+        parts = (
+            event.get("event_type"), event.get("src_ip"), event.get("dest_ip"),
+            event.get("alert"), event.get("anomaly"), event.get("dns"), event.get("tls"),
+            event.get("quic"), event.get("smtp"), "http" in event, "fileinfo" in event,
+            (http.get("hostname"), http.get("url"), http.get("http_port"),
+             http.get("http_user_agent"), _server_port(event))
+            if isinstance(http, dict) else http,
+            _file_parts(fileinfo) if isinstance(fileinfo, dict) else fileinfo,
+            [_file_parts(info) for info in event.get("files") or ()],
+        )
+        return blake2b(orjson.dumps(parts), digest_size=16).digest()  # 16 bytes kept, not ~0.5 KB
+    except (TypeError, orjson.JSONEncodeError):  # odd shapes: the full parse reports them
+        return None
+
+
 def _flow(event: dict[str, Any]) -> Flow | None:
     src, dst = event.get("src_ip"), event.get("dest_ip")
     if src is None and dst is None:
@@ -282,6 +313,19 @@ class SuricataEveParser:
 
     def parse(self, report: RawReport) -> Iterator[Record]:
         """One Alert per alert/anomaly/observation line; ParseFailure for bad lines."""
+        for record in self._parse(report, None):
+            if not isinstance(record, Repeat):
+                yield record.alert if isinstance(record, KeyedAlert) else record
+
+    def parse_keyed(self, report: RawReport,
+                    known: Callable[[bytes, datetime], bool]) -> Iterator[Keyed]:
+        """:meth:`parse` for a caller that remembers events: each alert comes with its
+        :func:`repeat_key` (a :class:`KeyedAlert`), and an event whose key and time
+        ``known`` accepts comes as a :class:`Repeat`, with no observables or Alert built."""
+        return self._parse(report, known)
+
+    def _parse(self, report: RawReport,
+               known: Callable[[bytes, datetime], bool] | None) -> Iterator[Keyed]:
         self.skipped = Counter()
         where = source_name(report)
         for number, line in iter_lines(report):
@@ -293,10 +337,20 @@ class SuricataEveParser:
             if not isinstance(event, dict):
                 yield failure(where, number, line, "an EVE line must be a JSON object")
                 continue
+            key = None if known is None else repeat_key(event)
             try:
+                if key is not None and known is not None:
+                    observed = (parse_time(event.get("timestamp"))
+                                or report.received_at).astimezone(UTC)  # as build_alert
+                    if known(key, observed):
+                        yield Repeat(key, observed)
+                        continue
                 alert = self._alert(event, line, report)
             except Exception as exc:  # one bad record never stops the file
                 yield failure(where, number, line, reason_of(exc))
+                continue
+            if alert is not None and known is not None:
+                yield KeyedAlert(alert, key)
                 continue
             if alert is not None:
                 yield alert

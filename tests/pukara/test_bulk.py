@@ -167,10 +167,10 @@ def test_a_dead_worker_stops_the_ingest_with_a_clear_error(
     real = bulk.work_chunk
 
     def dies_on_a_late_chunk(job: Any, data: bytes, first_line: int,
-                             emitted: dict[str, tuple[str, ...]]) -> bulk.Parsed:
+                             sent: bulk.Sent) -> bulk.Parsed:
         if first_line > 1000 and os.getpid() != parent:  # only in a forked worker
             os._exit(9)  # as the OOM killer would
-        return real(job, data, first_line, emitted)
+        return real(job, data, first_line, sent)
 
     parent = os.getpid()
     monkeypatch.setattr(bulk, "work_chunk", dies_on_a_late_chunk)
