@@ -304,15 +304,22 @@ class CorrelationEnricher:
         journal.campaigns.append((exercise, key, None, ()))
         created.add(campaign.key)
 
-    def persist(self, conn: Connection) -> None:
+    def persist(self, conn: Connection, *, defer_undo: bool = False) -> None:
         """Write the staged batch's sightings and campaigns through ``conn``, in its
-        transaction; if that transaction rolls back, memory goes back to before the batch."""
+        transaction; if that transaction rolls back or its commit fails, memory goes back
+        to before the batch (with ``defer_undo``, a failed commit waits for
+        :meth:`undo_failed`: the caller commits in another thread while it stages the next
+        batch, which it discards first)."""
         journal, self._pending = self._pending, None
         if journal is None:
             return
-        self._open.keep(conn, journal)  # first: a failed write rolls memory back too
+        self._open.keep(conn, journal, defer_undo=defer_undo)  # first: a failed write undoes
         save_sightings(conn, journal, self.flush_every)
         save_campaigns(conn, journal.changed)
+
+    def undo_failed(self, conn: Connection) -> None:
+        """Undo the batches persisted with ``defer_undo`` whose commit on ``conn`` failed."""
+        self._open.undo_failed(conn)
 
     def discard(self) -> None:
         """Undo a staged batch that will not be persisted (its transaction failed first)."""

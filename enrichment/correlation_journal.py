@@ -80,9 +80,12 @@ class OpenJournals:
     def __init__(self, restore: Callable[[Journal], None]) -> None:
         self._restore = restore
         self._open: dict[int, list[Journal]] = {}
+        self._failed: dict[int, list[Journal]] = {}
 
-    def keep(self, conn: Connection, journal: Journal) -> None:
-        """Hold ``journal`` until ``conn``'s transaction ends."""
+    def keep(self, conn: Connection, journal: Journal, *, defer_undo: bool = False) -> None:
+        """Hold ``journal`` until ``conn``'s transaction ends. With ``defer_undo``, a failed
+        commit leaves the undo to :meth:`undo_failed` (the caller staged more since, in
+        another thread than the commit's, and must discard that first)."""
         waiting = self._open.get(id(conn))
         if waiting is not None:
             waiting.append(journal)
@@ -90,8 +93,23 @@ class OpenJournals:
         journals = self._open[id(conn)] = [journal]
 
         def committed(_conn: Connection) -> None:
-            if self._open.get(id(conn)) is journals:
-                del self._open[id(conn)]
+            # SQLAlchemy calls this *before* the database commits, and a failed commit (a
+            # full disk, a deferred constraint) then fires no rollback event: so the commit
+            # is made here, and undoes memory when it fails
+            if self._open.get(id(conn)) is not journals:
+                return
+            del self._open[id(conn)]
+            dbapi = conn.dialect.loaded_dbapi
+            try:
+                conn.connection.dbapi_connection.commit()  # type: ignore[union-attr]
+            except dbapi.Error as exc:
+                if defer_undo:
+                    self._failed[id(conn)] = list(journals)
+                else:
+                    for done in reversed(journals):
+                        self._restore(done)
+                raise sa.exc.DBAPIError.instance(None, None, exc, dbapi.Error) from exc
+            finally:
                 journals.clear()  # free them now: the listeners and conn form a cycle
 
         def rolled_back(_conn: Connection) -> None:
@@ -103,3 +121,9 @@ class OpenJournals:
 
         sa.event.listen(conn, "commit", committed, once=True)
         sa.event.listen(conn, "rollback", rolled_back, once=True)
+
+    def undo_failed(self, conn: Connection) -> None:
+        """Put memory back as before the batches whose commit on ``conn`` failed with
+        ``defer_undo`` (newest first)."""
+        for done in reversed(self._failed.pop(id(conn), [])):
+            self._restore(done)

@@ -92,3 +92,28 @@ def test_a_committed_batch_frees_its_journal_without_the_cyclic_gc(
         raise RuntimeError("rolled back")
     assert journal() is None
     assert enricher.stored_campaigns()[0].entity_ids == ["minsa", "onpe"]
+
+
+def test_a_failed_commit_undoes_the_batch_in_memory(engine: sa.Engine) -> None:
+    # SQLAlchemy tells listeners *before* the database commits, and a failed commit fires no
+    # rollback event; the journal commits itself so that memory goes back when it fails.
+    # The failure is real: SQLite checks a deferred foreign key only at COMMIT.
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE parent (id TEXT PRIMARY KEY)")
+        conn.exec_driver_sql("CREATE TABLE child (parent_id TEXT REFERENCES parent (id))")
+    enricher = CorrelationEnricher(engine, min_entities=2)
+    enricher.enrich([_alert("minsa"), _alert("onpe", at=T0 + timedelta(hours=1))])
+    before = _rows(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys = ON")
+        conn.commit()
+        with pytest.raises(sa.exc.IntegrityError, match="FOREIGN KEY"), conn.begin():
+            enricher.stage([_alert("sunat", at=T0 + timedelta(hours=2))])
+            enricher.persist(conn)
+            conn.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
+            conn.exec_driver_sql("INSERT INTO child VALUES ('no-such-parent')")
+    assert _rows(engine) == before
+    (stored,) = enricher.stored_campaigns()
+    assert stored.entity_ids == ["minsa", "onpe"]
+    enricher.enrich([_alert("sunat", at=T0 + timedelta(hours=2))])
+    assert enricher.campaigns[0].new_entities == ["sunat"]  # joins as new: it was undone
