@@ -82,8 +82,12 @@ class Correlator(Protocol):
         """Record sightings; the (position, observable, campaign, entities) marks."""
         ...
 
-    def persist(self, conn: Connection) -> None:
+    def persist(self, conn: Connection, *, defer_undo: bool = False) -> None:
         """Write what the staged batch keeps, in ``conn``'s transaction."""
+        ...
+
+    def undo_failed(self, conn: Connection) -> None:
+        """Undo batches persisted with ``defer_undo`` whose commit failed."""
         ...
 
     def discard(self) -> None:

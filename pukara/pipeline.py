@@ -32,6 +32,7 @@ from pukara.bulk import (
     mark_rows,
     parse_chunks,
 )
+from pukara.commit_thread import InFlight
 from pukara.core.config import Settings
 from pukara.core.schema import (
     Alert,
@@ -45,6 +46,8 @@ from pukara.core.schema import (
 )
 
 BATCH_SIZE = 5000
+#: a bulk batch written and committing: its commit, its rows (for listeners), its counts
+Written = tuple[InFlight, list[tuple[Any, ...]], alert_store.WriteOutcome]
 MAX_ERRORS = 1000
 GC_BATCHES = 2
 
@@ -203,44 +206,86 @@ class Pipeline:
                               bucket_seconds=self.settings.dedup_bucket_seconds,
                               correlate=correlation is not None,
                               compact_repeats=not self.on_batch)  # listeners read every doc
-        for parsed in chunks:
-            result.skipped += parsed.skipped
-            for record in parsed.others:
-                self._route(record, report, result, indicators, conn=None)
-            rows.extend(parsed.rows)
-            seen.extend(parsed.seen)
-            while len(rows) >= batch_size:
-                self._write_rows(rows[:batch_size], seen[:batch_size], correlation, result)
-                del rows[:batch_size], seen[:batch_size]
+        inflight: Written | None = None
+        try:
+            for parsed in chunks:
+                result.skipped += parsed.skipped
+                for record in parsed.others:
+                    self._route(record, report, result, indicators, conn=None)
+                rows.extend(parsed.rows)
+                seen.extend(parsed.seen)
+                while len(rows) >= batch_size:
+                    inflight = self._write_rows(rows[:batch_size], seen[:batch_size],
+                                                correlation, result, inflight)
+                    del rows[:batch_size], seen[:batch_size]
+                    if progress:
+                        progress(batch_size)
+                    gc.freeze()  # no collection here: see ingest()
+            if rows:
+                inflight = self._write_rows(rows, seen, correlation, result, inflight)
                 if progress:
-                    progress(batch_size)
-                gc.freeze()  # no collection here: see ingest()
-        if rows:
-            self._write_rows(rows, seen, correlation, result)
-            if progress:
-                progress(len(rows))
+                    progress(len(rows))
+            self._settle(inflight, result)
+            inflight = None
+        except BaseException:
+            if correlation is not None:
+                correlation.discard()  # a batch staged and not written: newest first
+            # the batch committing ends either way, and is undone if its commit failed
+            self._settle(inflight, result, staged=correlation)
+            raise
         self._flush_indicators(indicators, result, conn=None)
         return result
 
     def _write_rows(self, rows: list[tuple[Any, ...]], seen: list[Seen | None],
-                    correlation: Correlator | None, result: IngestResult) -> None:
-        """Correlate, fold and store one batch of prepared rows in one transaction."""
-        with self.store.write() as conn, self._lock:
+                    correlation: Correlator | None, result: IngestResult,
+                    previous: Written | None,
+                    ) -> Written:
+        """Correlate and fold one batch of prepared rows while the previous batch's commit
+        runs, then write it in one transaction whose commit starts in a thread."""
+        if correlation is not None:
+            where = [(i, s) for i, s in enumerate(seen) if s is not None]
+            marks = correlation.stage_seen([s for _, s in where])
+            rows = mark_rows(rows, [(where[p][0], key, campaign, entities)
+                                    for p, key, campaign, entities in marks])
+        folded = fold_rows(rows)
+        self._settle(previous, result, staged=correlation)
+        self._lock.acquire()
+        conn = self.store.engine.connect()
+        try:
+            conn.execution_options(pukara_write=True)
+            transaction = conn.begin()
             try:
-                if correlation is not None:
-                    where = [(i, s) for i, s in enumerate(seen) if s is not None]
-                    marks = correlation.stage_seen([s for _, s in where])
-                    rows = mark_rows(rows, [(where[p][0], key, campaign, entities)
-                                            for p, key, campaign, entities in marks])
-                outcome = alert_store.write_sqlite_rows(conn, fold_rows(rows), len(rows))
+                outcome = alert_store.write_sqlite_rows(conn, folded, len(rows))
                 if self.campaigns is not None and self.campaigns.campaigns:
                     record_campaigns(conn, self.campaigns.campaigns)
                 if correlation is not None:
-                    correlation.persist(conn)
+                    correlation.persist(conn, defer_undo=True)
             except BaseException:
                 if correlation is not None:
                     correlation.discard()
+                transaction.rollback()
                 raise
+        except BaseException:
+            conn.close()
+            self._lock.release()
+            raise
+        return InFlight(conn, transaction, self._lock.release), rows, outcome
+
+    def _settle(self, inflight: Written | None,
+                result: IngestResult, staged: Correlator | None = None) -> None:
+        """Wait for a batch's commit: count it and tell the listeners; or, if it failed,
+        discard the batch ``staged`` since (newest first), undo this one and raise."""
+        if inflight is None or inflight[0].done:
+            return
+        batch, rows, outcome = inflight
+        error = batch.wait()
+        if error is not None:
+            if staged is not None:  # newest first: the batch staged since, then this one
+                staged.discard()
+                staged.undo_failed(batch.conn)
+            batch.abort()
+            raise error
+        batch.close()
         result.accepted += outcome.accepted
         result.duplicates += outcome.duplicates
         if self.on_batch:
