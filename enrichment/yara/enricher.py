@@ -10,7 +10,8 @@ ERRORS_KEY = "yara_errors"
 
 
 class YaraEnricher:
-    """Scans attachments in this process (timeout per payload); enriching twice adds nothing."""
+    """Scans a batch's attachments in a child process (memory cap and timeout per payload,
+    SECURITY F3); enriching twice adds nothing."""
 
     name = "yara"
 
@@ -19,9 +20,11 @@ class YaraEnricher:
 
     def enrich(self, alerts: list[Alert]) -> None:
         """Add one ``kind="yara"`` hit per (attachment, namespace, rule) not already present."""
+        results = iter(self.scanner.scan_payloads(
+            [(a.data, a.filename) for alert in alerts for a in alert.attachments]))
         for alert in alerts:
             for attachment in alert.attachments:
-                result = self.scanner.scan_bytes(attachment.data, attachment.filename)
+                result = next(results)
                 if result.error is not None:
                     _note_error(alert, attachment.filename, result.error)
                     continue

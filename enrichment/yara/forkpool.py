@@ -151,6 +151,47 @@ class ForkedPool:
         reap_stopped()
 
 
+#: seconds a payload child may take beyond the per-payload timeouts before it is killed
+PAYLOAD_SLACK = 30.0
+
+
+def scan_payloads_forked(matcher: Matcher, limits: ScanLimits,
+                         payloads: Sequence[tuple[bytes, str]]) -> list[ScanResult]:
+    """Scan in-memory payloads (e-mail attachments, captured data) in one child forked for
+    them: it inherits the rules and the payloads, closes the parent's descriptors, caps its
+    address space and answers in JSON (F3). A child that dies or overruns gives each
+    payload an error result; the parent never runs the engine."""
+    from enrichment.yara.scanner import ScanResult, scan_data
+
+    names = [name for _data, name in payloads]
+    reap_stopped()
+    parent_end, child_end = Pipe(duplex=False)
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, which leaves by os._exit
+        code = 0
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            _close_inherited(child_end.fileno())
+            _cap_address_space(limits.memory_bytes)
+            child_end.send_bytes(_encode([scan_data(matcher, data, name, limits)
+                                          for data, name in payloads]))
+        except BaseException:  # nothing may unwind into the parent's code in this process
+            code = 1
+        finally:
+            os._exit(code)
+    child_end.close()
+    try:
+        if not parent_end.poll(limits.timeout * len(payloads) + PAYLOAD_SLACK):
+            return [ScanResult(name, error="timeout") for name in names]
+        return list(_decode(parent_end.recv_bytes(), names))
+    except (EOFError, OSError):
+        return [ScanResult(name, error="worker crashed") for name in names]
+    finally:
+        parent_end.close()
+        _kill(pid)
+        _reap(pid)
+
+
 #: workers killed by :meth:`ForkedPool.close` and not reaped yet
 _STOPPED: set[int] = set()
 

@@ -26,7 +26,7 @@ import yara
 from enrichment.yara.cache import load_compiled
 from enrichment.yara.compiler import CompiledRules
 from enrichment.yara.externals import HEAD_BYTES, escape_bytes, externals_for, owner_name
-from enrichment.yara.forkpool import ForkedPool, fork_is_safe
+from enrichment.yara.forkpool import ForkedPool, fork_is_safe, scan_payloads_forked
 from enrichment.yara.isolate import forkserver_context
 
 if TYPE_CHECKING:  # pydantic stays out of the scan workers' start-up
@@ -255,6 +255,12 @@ def _scan_chunk(paths: Sequence[str]) -> list[ScanResult]:
     return [scan_path(matcher, path, limits) for path in paths]
 
 
+def _scan_payloads(payloads: Sequence[tuple[bytes, str]]) -> list[ScanResult]:
+    matcher: Matcher = _WORKER["matcher"]
+    limits: ScanLimits = _WORKER["limits"]
+    return [scan_data(matcher, data, name, limits) for data, name in payloads]
+
+
 class _ServerPool:
     """Workers started by the forkserver that load the rules from our cache themselves.
 
@@ -293,6 +299,13 @@ class _ServerPool:
         self.clean = False
         yield from _collect(self.executor, chunks)
         self.clean = True
+
+    def scan_payloads(self, payloads: Sequence[tuple[bytes, str]]) -> list[ScanResult]:
+        """Results of in-memory payloads, scanned by one worker."""
+        try:
+            return self.executor.submit(_scan_payloads, payloads).result()
+        except BrokenProcessPool:
+            return [ScanResult(name, error="worker crashed") for _data, name in payloads]
 
     def close(self) -> None:
         """Stop the workers without waiting for them to exit."""
@@ -336,8 +349,22 @@ class Scanner:
         return scan_path(self._matcher, str(path), self.limits)
 
     def scan_bytes(self, data: bytes, name: str) -> ScanResult:
-        """Scan an in-memory payload in this process."""
+        """Scan an in-memory payload in this process (timeout applies; no memory cap)."""
         return scan_data(self._matcher, data, name, self.limits)
+
+    def scan_payloads(self, payloads: Sequence[tuple[bytes, str]]) -> list[ScanResult]:
+        """Scan in-memory payloads (data, name) in a child process with the memory cap and
+        timeouts (SECURITY F3): forked from this process when that is safe, else a
+        forkserver worker that loads the rules from our cache. Results in input order."""
+        if not payloads:
+            return []
+        if fork_is_safe():
+            return scan_payloads_forked(self._matcher, self.limits, payloads)
+        pool = _ServerPool(self.worker_spec(), 1)
+        try:
+            return pool.scan_payloads(payloads)
+        finally:
+            pool.close()
 
     def start(self, processes: int = 2) -> Scanner:
         """Keep a pool of ``processes`` workers up (rules loaded once) until :meth:`close`."""
