@@ -16,7 +16,7 @@ import pytest
 
 from enrichment.yara.compiler import compile_rules, default_sources
 from enrichment.yara.yarax import compile_yarax
-from tests.enrichment.test_yara_scanner import EXPECTED, SAMPLES, slow_rule
+from tests.enrichment.test_yara_scanner import EXPECTED, SAMPLES, slow_rule, write_samples
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,10 +72,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("samples")
-    for name, data in SAMPLES.items():
-        (folder / name).write_bytes(data)
-    return folder
+    return write_samples(tmp_path_factory.mktemp("samples"))
 
 
 def expected(samples: Path) -> dict[str, list[list[str]]]:

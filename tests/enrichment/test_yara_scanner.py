@@ -44,16 +44,20 @@ EXPECTED: dict[str, list[tuple[str, str]]] = {
 }
 
 
+def write_samples(folder: Path) -> Path:
+    """The SAMPLES as files in ``folder``."""
+    for name, data in SAMPLES.items():
+        (folder / name).write_bytes(data)
+    return folder
+
+
 def found(result: object) -> list[tuple[str, str]]:
     return sorted((m.namespace, m.rule) for m in result.matches)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("samples")
-    for name, data in SAMPLES.items():
-        (folder / name).write_bytes(data)
-    return folder
+    return write_samples(tmp_path_factory.mktemp("samples"))
 
 
 @pytest.fixture(scope="module")

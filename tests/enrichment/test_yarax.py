@@ -13,7 +13,7 @@ from enrichment.yara.scanner import ScanLimits, Scanner
 from enrichment.yara.yarax import YaraXScanner, build_yarax_matcher, compile_yarax
 from pukara.core.errors import InvalidInput
 from tests.enrichment.test_yara_compiler import write_compile_bomb
-from tests.enrichment.test_yara_scanner import EXPECTED, SAMPLES, found, slow_rule
+from tests.enrichment.test_yara_scanner import EXPECTED, SAMPLES, found, slow_rule, write_samples
 
 
 @pytest.fixture(scope="module")
@@ -23,10 +23,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("samples")
-    for name, data in SAMPLES.items():
-        (folder / name).write_bytes(data)
-    return folder
+    return write_samples(tmp_path_factory.mktemp("samples"))
 
 
 def test_shipped_rules_all_compile_under_yara_x(cache: Path) -> None:
