@@ -136,8 +136,8 @@ class _Job:
 
 #: the job the forked workers inherit (set only while a pool runs)
 _FORKED: dict[str, _Job] = {}
-#: bound on the fingerprints a process remembers (~1 KB each with their keys and events):
-#: past it they are forgotten, and repeats go as full rows until they are sent again
+#: bound on the fingerprints, and on the events, a process remembers (~1 KB each with their
+#: keys): past it they are forgotten, and repeats go as full rows until they are sent again
 MAX_EMITTED = 1 << 18
 
 #: what a known event gave: fingerprint, entity, exercise, correlation fingerprint, keys
@@ -279,7 +279,9 @@ def work_chunk(job: _Job, data: bytes, first_line: int, sent: Sent) -> Parsed:
     report = RawReport(stream=io.BytesIO(data), source=job.source, filename=job.filename,
                        entity_id=job.entity_id, format=chosen.name,
                        exercise_id=job.exercise_id, received_at=job.received_at)
-    remember = job.compact_repeats and len(sent.prints) < MAX_EMITTED
+    # both bounded: events that differ only where the fingerprint does not look (a rule's
+    # revision, its metadata) add events, not fingerprints
+    remember = job.compact_repeats and max(len(sent.prints), len(sent.events)) < MAX_EMITTED
     if not remember:
         sent.clear()
     items, others = _records(job, chosen, report, first_line, sent if remember else None)

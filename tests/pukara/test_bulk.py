@@ -254,3 +254,30 @@ def test_with_another_thread_running_the_report_is_parsed_in_process(
         built.close()
     assert children == set()
     assert rows == 1345
+
+
+def test_events_a_fingerprint_ignores_cannot_grow_what_a_worker_remembers(
+        pukara_home: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # hostile or odd input: one real alert repeated with a different rule revision each time
+    # (a mutation of the real line) gives one fingerprint but a new event every line
+    line = next(raw for raw in (shared_data / MUNTAHA).read_bytes().splitlines()
+                if b'"event_type":"alert"' in raw.replace(b" ", b""))
+    event = orjson.loads(line)
+    lines = []
+    for revision in range(60):
+        event["alert"]["rev"] = revision
+        lines.append(orjson.dumps(event))
+    monkeypatch.setattr(bulk, "MAX_EMITTED", 16)
+    built = build_services(load_settings())
+    local = built.pipeline.enrichers[0].local()  # type: ignore[attr-defined]
+    job = bulk._Job(type(bulk.parser("suricata")), "file", "eve.json", "minsa", None, RECEIVED,
+                    local, 3600, True, True)
+    sent = bulk.Sent()
+    rows = []
+    for start in range(0, 60, 10):  # six chunks of ten lines
+        chunk = b"\n".join(lines[start:start + 10]) + b"\n"
+        rows.extend(bulk.work_chunk(job, chunk, start + 1, sent).rows)
+        assert len(sent.events) <= 16 + 10  # the bound, plus at most one chunk past it
+    built.close()
+    assert len({row[0] for row in rows}) == 1 and len(rows) == 60
+    assert sum(len(row) != bulk.REPEAT_WIDTH for row in rows) >= 2  # sent again after a reset
