@@ -154,3 +154,13 @@ def test_keyed_parsing_skips_known_events_and_reports_bad_times(shared_data: Pat
     assert isinstance(again, Repeat) and again.observed_at == first.alert.observed_at
     assert bad.line == 3 and "not a time" in bad.reason  # type: ignore[union-attr]
     assert list(SuricataEveParser().parse(_report(data)))[2] == bad
+
+
+def test_an_event_of_odd_shape_has_no_key_and_its_parse_reports_it(shared_data: Path) -> None:
+    event = _set(_nmap_alert(shared_data), ("files",), 5)  # a mutation: files is no list
+    assert repeat_key(event) is None
+    data = orjson.dumps(event) + b"\n"
+    (keyed,) = SuricataEveParser().parse_keyed(_report(data), lambda _key, _at: True)
+    (plain,) = SuricataEveParser().parse(_report(data))
+    assert keyed == plain and plain.line == 1  # type: ignore[union-attr]
+    assert "TypeError" in plain.reason  # type: ignore[union-attr]
